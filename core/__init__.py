@@ -1,0 +1,1 @@
+"""smesh core library: protocol logic with no CLI dependencies."""

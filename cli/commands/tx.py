@@ -1,0 +1,519 @@
+"""`smesh tx`: build, sign, combine, decode and price transactions offline.
+
+Builders print the signed transaction as hex (or every field with --json).  Multisig and vesting
+transactions are signed in parts: each co-signer runs the same builder (or `tx sign`) and one of
+them runs `tx combine` with Required parts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.commands.wallet import open_wallet, signing_account
+from cli.options import (
+    AccountIndex,
+    GenesisId,
+    GenesisTime,
+    Hrp,
+    Network,
+    PasswordFile,
+    WalletFile,
+    parse_hex,
+)
+from cli.output import console, emit, note
+from core.config.networks import network as get_network
+from core.errors import DecodeError, InvalidInput, TxError
+from core.tx import build
+from core.tx.gas import AccountKind, fee, max_gas
+from core.tx.signing import combine as combine_parts
+from core.tx.signing import multisig_keys, sign_part, sign_single
+from core.tx.templates import MultisigSpawnArgs, Template, multisig_args, vault_args, wallet_principal
+from core.tx.transaction import MAX_TX_SIZE, DrainArgs, SignaturePart, SpendArgs, Transaction, decode_tx
+from core.tx.units import format_smh, parse_amount
+from core.wallet.address import decode_address, encode_address
+
+app = typer.Typer(no_args_is_help=True, help="Build, sign, combine, decode and price transactions offline.")
+
+Nonce = Annotated[int, typer.Option("--nonce", min=0, help="The principal's next nonce.")]
+GasPrice = Annotated[int, typer.Option("--gas-price", min=1, help="Smidge per gas unit.")]
+To = Annotated[str, typer.Option("--to", help="Destination address.")]
+Amount = Annotated[str, typer.Option("--amount", help="Amount: '1.5smh' or whole smidge.")]
+Keys = Annotated[list[str], typer.Option("--key", "-k", help="Multisig public key (hex), in account order; repeat.")]
+OptKeys = Annotated[list[str] | None, typer.Option("--key", "-k", help="Multisig public key (hex); repeat.")]
+Required = Annotated[int, typer.Option("--required", "-m", min=1, help="Signatures the account requires.")]
+Vesting = Annotated[bool, typer.Option("--vesting", help="The account is a vesting account, not multisig.")]
+BuildOnly = Annotated[bool, typer.Option("--unsigned", help="Only build: print the unsigned transaction.")]
+TxInput = Annotated[str | None, typer.Argument(help="Transaction as hex, a file (hex or binary), or '-' for stdin.")]
+
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing
+
+
+class Signer:
+    """Network and wallet account that a building command signs with."""
+
+    def __init__(
+        self,
+        file: Path | None,
+        password_file: Path | None,
+        account: int,
+        network: str,
+        genesis_id: str | None,
+        genesis_time: int | None,
+    ) -> None:
+        net = get_network(network)
+        self.hrp = net.hrp
+        self.genesis_id = parse_hex(genesis_id, "genesis id", 20) if genesis_id else net.genesis_id(genesis_time)
+        self._where = (file, password_file, account)
+        self._account = None
+
+    @property
+    def account(self):  # noqa: ANN201 - walletfile.Account
+        if self._account is None:
+            file, password_file, index = self._where
+            _, wallet = open_wallet(file, password_file)
+            self._account = signing_account(wallet, index)
+        return self._account
+
+
+def read_tx_bytes(value: str | None) -> bytes:
+    """Transaction bytes from hex text, a file holding hex or raw bytes, or stdin."""
+    if value is None or value == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        path = Path(value)
+        try:
+            data = path.read_bytes() if len(value) < 4096 and path.is_file() else value.encode()
+        except OSError as e:
+            raise InvalidInput(f"cannot read {value}: {e.strerror}") from None
+    if len(data) > 4 * MAX_TX_SIZE:
+        raise DecodeError(f"input is {len(data)} bytes; a transaction is at most {MAX_TX_SIZE}")
+    try:
+        text = data.decode("ascii").strip()
+        if text[:2].lower() == "0x":
+            text = text[2:]
+        return bytes.fromhex(text)
+    except (UnicodeDecodeError, ValueError):
+        if value is None or value == "-" or Path(value).is_file():
+            return data  # raw binary
+        raise InvalidInput("transaction is neither hex nor a readable file") from None
+
+
+def _address(raw: bytes, hrp: str) -> str:
+    return encode_address(raw, hrp)
+
+
+def describe_args(tx: Transaction, hrp: str) -> dict:
+    args = tx.args
+    if isinstance(args, SpendArgs):
+        return {"destination": _address(args.destination, hrp), "amount": args.amount}
+    if isinstance(args, DrainArgs):
+        return {
+            "vault": _address(args.vault, hrp),
+            "destination": _address(args.destination, hrp),
+            "amount": args.amount,
+        }
+    if isinstance(args, MultisigSpawnArgs):
+        return {"required": args.required, "publicKeys": [k.hex() for k in args.public_keys]}
+    if tx.template == Template.VAULT:
+        return {
+            "owner": _address(args.owner, hrp),
+            "totalAmount": args.total_amount,
+            "initialUnlockAmount": args.initial_unlock_amount,
+            "vestingStart": args.vesting_start,
+            "vestingEnd": args.vesting_end,
+        }
+    return {"publicKey": args.public_key.hex()}
+
+
+def describe(tx: Transaction, hrp: str, principal: AccountKind | None = None) -> dict:
+    """Every field of a transaction, amounts in smidge and bytes as hex."""
+    try:
+        gas: int | None = max_gas(tx, principal)
+    except TxError:
+        gas = None  # a multisig principal's key count is not in the bytes
+    out: dict = {
+        "id": tx.id.hex() if tx.is_signed else None,
+        "principal": _address(tx.principal, hrp),
+        "method": tx.method.name.lower(),
+        "template": tx.template.name.lower() if tx.template is not None else None,
+        "selfSpawn": tx.is_self_spawn,
+        "nonce": tx.nonce,
+        "gasPrice": tx.gas_price,
+        "arguments": describe_args(tx, hrp),
+        "maxSpend": tx.max_spend,
+        "maxGas": gas,
+        "fee": gas * tx.gas_price if gas is not None else None,
+        "signed": tx.is_signed,
+    }
+    if tx.signature is not None:
+        out["signature"] = tx.signature.hex()
+    if tx.parts is not None:
+        out["parts"] = [{"ref": p.ref, "signature": p.signature.hex()} for p in tx.parts]
+    raw = tx.raw() if tx.is_signed else tx.unsigned_bytes()
+    out["size"] = len(raw)
+    out["raw"] = raw.hex()
+    return out
+
+
+def _print_fields(fields: dict) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+
+    def add(name: str, value: object) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                add(f"{name}.{k}", v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                add(f"{name}[{i}]", v)
+        else:
+            shown = value
+            if name.endswith(("amount", "Amount", "maxSpend", "fee")) and isinstance(value, int):
+                shown = f"{value} smidge ({format_smh(value)})"
+            add_row(name, "-" if shown is None else str(shown))
+
+    def add_row(name: str, text: str) -> None:
+        table.add_row(name, text)
+
+    for key, value in fields.items():
+        add(key, value)
+    console().print(table)
+
+
+def output_tx(tx: Transaction, hrp: str, principal: AccountKind | None = None) -> None:
+    """A built transaction: hex for people and pipes, every field under --json."""
+    raw = tx.raw() if tx.is_signed else tx.unsigned_bytes()
+    emit(describe(tx, hrp, principal), lambda: console().print(raw.hex()))
+
+
+def output_parts(
+    tx: Transaction, parts: list[SignaturePart], required: int, kind: AccountKind, hrp: str, keys: list[bytes]
+) -> None:
+    """Multisig output: the signed tx once Required parts are in, else the unsigned tx and the parts."""
+    if len(parts) >= required:
+        output_tx(combine_parts(tx, parts[:required], required, keys), hrp, kind)
+        return
+    unsigned = tx.unsigned_bytes().hex()
+    result = {
+        "unsigned": unsigned,
+        "required": required,
+        "parts": [{"ref": p.ref, "hex": p.encode().hex()} for p in parts],
+        "transaction": describe(tx, hrp, kind),
+    }
+
+    def human() -> None:
+        console().print(f"unsigned: {unsigned}")
+        for p in parts:
+            console().print(f"part (ref {p.ref}): {p.encode().hex()}")
+        more = required - len(parts)
+        note(f"{more} more signature part(s) needed: co-signers run 'smesh tx sign', then 'smesh tx combine'")
+
+    emit(result, human)
+
+
+def _multisig_sign(
+    tx: Transaction, signer: Signer, keys: list[bytes], unsigned_only: bool
+) -> list[SignaturePart]:
+    if unsigned_only:
+        return []
+    own = signer.account.public_key
+    if own not in keys:
+        raise TxError("the wallet account's key is not one of the account's --key values; use --unsigned to only build")
+    return [sign_part(tx, signer.account.secret_key, signer.genesis_id, keys.index(own))]
+
+
+def _principal_kind(required: int, keys: list[bytes], vesting: bool) -> AccountKind:
+    multisig_args(required, keys)  # validates counts
+    return AccountKind.multisig(required, len(keys), Template.VESTING if vesting else Template.MULTISIG)
+
+
+# --------------------------------------------------------------------------------------------
+# Builders
+
+
+@app.command()
+def spawn(
+    nonce: Nonce = 0,
+    gas_price: GasPrice = 1,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Self-spawn a wallet account (its first transaction)."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    tx = build.wallet_spawn(signer.account.public_key, nonce, gas_price)
+    output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+
+
+@app.command()
+def spend(
+    to: To,
+    amount: Amount,
+    nonce: Nonce,
+    gas_price: GasPrice = 1,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Send SMH from a wallet account."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    destination = decode_address(to, signer.hrp)
+    principal = wallet_principal(signer.account.public_key)
+    tx = build.spend(principal, destination, parse_amount(amount), nonce, gas_price)
+    output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+
+
+@app.command("multisig-spawn")
+def multisig_spawn(
+    required: Required,
+    key: Keys,
+    vesting: Vesting = False,
+    nonce: Nonce = 0,
+    gas_price: GasPrice = 1,
+    unsigned: BuildOnly = False,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Self-spawn a multisig (or --vesting) account; signs this wallet's part."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    keys = [parse_hex(k, "public key", 32) for k in key]
+    template = Template.VESTING if vesting else Template.MULTISIG
+    tx = build.multisig_spawn(multisig_args(required, keys), nonce, gas_price, template)
+    parts = _multisig_sign(tx, signer, keys, unsigned)
+    output_parts(tx, parts, required, _principal_kind(required, keys, vesting), signer.hrp, keys)
+
+
+@app.command("multisig-spend")
+def multisig_spend(
+    required: Required,
+    key: Keys,
+    to: To,
+    amount: Amount,
+    nonce: Nonce,
+    vesting: Vesting = False,
+    gas_price: GasPrice = 1,
+    unsigned: BuildOnly = False,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Send SMH from a multisig (or --vesting) account; signs this wallet's part."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    keys = [parse_hex(k, "public key", 32) for k in key]
+    kind = _principal_kind(required, keys, vesting)
+    principal = build.multisig_spawn(multisig_args(required, keys), template=kind.template).principal
+    tx = build.spend(principal, decode_address(to, signer.hrp), parse_amount(amount), nonce, gas_price)
+    output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), required, kind, signer.hrp, keys)
+
+
+@app.command("vault-spawn")
+def vault_spawn(
+    total: Annotated[str, typer.Option("--total", help="Total amount the vault vests.")],
+    end: Annotated[int, typer.Option("--end", min=0, help="Layer at which everything is vested.")],
+    nonce: Nonce,
+    start: Annotated[int, typer.Option("--start", min=0, help="Layer vesting starts.")] = 0,
+    initial: Annotated[str, typer.Option("--initial", help="Initial unlock amount.")] = "0",
+    owner: Annotated[str | None, typer.Option("--owner", help="Owner address (default: the principal).")] = None,
+    required: Annotated[int | None, typer.Option("--required", "-m", min=1, help="Principal is multisig.")] = None,
+    key: OptKeys = None,
+    vesting: Annotated[bool, typer.Option("--vesting/--multisig", help="Multisig principal's template.")] = True,
+    gas_price: GasPrice = 1,
+    unsigned: BuildOnly = False,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Spawn a vault, paid for by a vesting/multisig account (--required/--key) or this wallet account."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    if key:
+        if required is None:
+            raise InvalidInput("a multisig principal needs --required")
+        keys = [parse_hex(k, "public key", 32) for k in key]
+        kind = _principal_kind(required, keys, vesting)
+        principal = build.multisig_spawn(multisig_args(required, keys), template=kind.template).principal
+    else:
+        if required is not None:
+            raise InvalidInput("--required needs the principal's --key list")
+        kind, keys, principal = AccountKind.wallet(), [], wallet_principal(signer.account.public_key)
+    owner_address = decode_address(owner, signer.hrp) if owner else principal
+    args = vault_args(owner_address, parse_amount(total), parse_amount(initial), start, end)
+    tx = build.vault_spawn(principal, args, nonce, gas_price)
+    if kind.template == Template.WALLET:
+        if unsigned:
+            output_tx(tx, signer.hrp, kind)
+        else:
+            output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp, kind)
+        return
+    output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), kind.required, kind, signer.hrp, keys)
+
+
+@app.command()
+def drain(
+    vault: Annotated[str, typer.Option("--vault", help="The vault to drain.")],
+    to: To,
+    amount: Amount,
+    nonce: Nonce,
+    required: Required,
+    key: Keys,
+    gas_price: GasPrice = 1,
+    unsigned: BuildOnly = False,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Move vested funds out of a vault, signed by its vesting owner's keys."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    keys = [parse_hex(k, "public key", 32) for k in key]
+    kind = _principal_kind(required, keys, True)
+    principal = build.multisig_spawn(multisig_args(required, keys), template=Template.VESTING).principal
+    tx = build.drain(
+        principal, decode_address(vault, signer.hrp), decode_address(to, signer.hrp), parse_amount(amount), nonce, gas_price
+    )
+    output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), required, kind, signer.hrp, keys)
+
+
+# --------------------------------------------------------------------------------------------
+# Signing and combining
+
+
+@app.command()
+def sign(
+    tx_input: TxInput = None,
+    key: OptKeys = None,
+    ref: Annotated[int | None, typer.Option("--ref", min=0, max=63, help="Signer's key position (multisig).")] = None,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Sign an unsigned transaction: fully for a wallet principal, else one multisig part."""
+    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
+    tx = decode_tx(read_tx_bytes(tx_input), signed=False)
+    own = signer.account.public_key
+    if tx.principal == wallet_principal(own) and not key and ref is None:
+        output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+        return
+    named = multisig_keys(tx)
+    keys = [parse_hex(k, "public key", 32) for k in key] if key else list(named[1]) if named else []
+    if ref is None:
+        if own not in keys:
+            raise TxError("cannot tell this signer's position: give the account's --key list or --ref")
+        ref = keys.index(own)
+    elif keys and (ref >= len(keys) or keys[ref] != own):
+        raise TxError(f"key {ref} of the account is not this wallet account's key")
+    part = sign_part(tx, signer.account.secret_key, signer.genesis_id, ref)
+    emit(
+        {"unsigned": tx.unsigned_bytes().hex(), "part": {"ref": ref, "hex": part.encode().hex()}},
+        lambda: console().print(part.encode().hex()),
+    )
+
+
+def parse_part(text: str) -> SignaturePart:
+    raw = parse_hex(text, "signature part", 65)
+    try:
+        return SignaturePart.decode(raw)
+    except DecodeError as e:
+        raise InvalidInput(f"bad signature part: {e}") from None
+
+
+@app.command()
+def combine(
+    tx_input: Annotated[str, typer.Argument(help="The unsigned transaction (hex, file or '-').")],
+    part: Annotated[list[str], typer.Option("--part", "-p", help="A signature part (hex, 65 bytes); repeat.")],
+    required: Annotated[int | None, typer.Option("--required", "-m", min=1, help="Parts the account requires.")] = None,
+    key: OptKeys = None,
+    network: Network = "mainnet",
+    genesis_id: GenesisId = None,
+    genesis_time: GenesisTime = None,
+) -> None:
+    """Join Required multisig parts (sorted by ref) into the signed transaction."""
+    net = get_network(network)
+    tx = decode_tx(read_tx_bytes(tx_input), signed=False)
+    named = multisig_keys(tx)
+    keys = [parse_hex(k, "public key", 32) for k in key] if key else list(named[1]) if named else None
+    need = required if required is not None else named[0] if named else None
+    if need is None:
+        raise InvalidInput("give --required (the account's number of required signatures)")
+    gid = None
+    if keys is not None:
+        gid = parse_hex(genesis_id, "genesis id", 20) if genesis_id else net.genesis_id(genesis_time)
+    signed = combine_parts(tx, [parse_part(p) for p in part], need, keys, gid)
+    kind = AccountKind.multisig(need, len(keys)) if keys is not None else None
+    output_tx(signed, net.hrp, kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Inspection
+
+
+@app.command()
+def decode(
+    tx_input: TxInput = None,
+    unsigned: Annotated[bool, typer.Option("--unsigned", help="The bytes are an unsigned transaction.")] = False,
+    hrp: Hrp = None,
+    keys: Annotated[int | None, typer.Option("--keys", min=1, max=10, help="Principal's key count (multisig gas).")] = None,
+) -> None:
+    """Print every field of a transaction."""
+    tx = decode_tx(read_tx_bytes(tx_input), signed=not unsigned)
+    kind = _kind_from(tx, keys)
+    fields = describe(tx, hrp or "sm", kind)
+    emit(fields, lambda: _print_fields(fields))
+
+
+def _kind_from(tx: Transaction, keys: int | None) -> AccountKind | None:
+    if keys is None:
+        return None
+    required = len(tx.parts) if tx.parts else None
+    if required is None:
+        raise InvalidInput("--keys applies to transactions signed with multisig parts")
+    return AccountKind.multisig(required, keys)
+
+
+@app.command()
+def fee(
+    tx_input: TxInput = None,
+    unsigned: Annotated[bool, typer.Option("--unsigned", help="The bytes are an unsigned transaction.")] = False,
+    keys: Annotated[int | None, typer.Option("--keys", min=1, max=10, help="Principal's key count (multisig).")] = None,
+    required: Annotated[int | None, typer.Option("--required", "-m", min=1, help="Principal's required count.")] = None,
+) -> None:
+    """Max gas and fee of a transaction (unsigned ones are priced as they will be once signed)."""
+    tx = decode_tx(read_tx_bytes(tx_input), signed=not unsigned)
+    if keys is not None and (required or (len(tx.parts) if tx.parts else None)):
+        kind: AccountKind | None = AccountKind.multisig(required or len(tx.parts), keys)
+    elif keys is not None:
+        raise InvalidInput("give --required with --keys for an unsigned multisig transaction")
+    else:
+        kind = AccountKind.wallet() if unsigned and not tx.is_self_spawn else None
+    gas = max_gas(tx, kind)
+    result = {"maxGas": gas, "gasPrice": tx.gas_price, "fee": gas * tx.gas_price, "maxSpend": tx.max_spend}
+    emit(result, lambda: console().print(f"max gas {gas}, fee {gas * tx.gas_price} smidge ({format_smh(gas * tx.gas_price)})"))

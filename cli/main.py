@@ -16,10 +16,7 @@ from cli.output import error_line
 from cli.state import options
 from core.errors import SmeshError
 
-try:  # typer ≥ 0.26 vendors click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions
+from click import exceptions as click_exceptions
 
 VERSION = "0.1.0"
 
@@ -40,7 +37,7 @@ class LazyGroup(typer.core.TyperGroup):
         if name in GROUPS and name not in self.commands:
             module = importlib.import_module(GROUPS[name][0])
             command = typer.main.get_command(module.app)
-            command.help = GROUPS[name][1]
+            command.name, command.help = name, GROUPS[name][1]
             self.add_command(command, name)
         return super().get_command(ctx, name)
 

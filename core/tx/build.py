@@ -11,6 +11,7 @@ from core.tx.templates import (
     compute_principal,
 )
 from core.tx.transaction import DrainArgs, Method, SpendArgs, Transaction
+from core.wallet.address import ADDRESS_SIZE
 
 
 def _check_fees(nonce: int, gas_price: int) -> None:
@@ -18,6 +19,11 @@ def _check_fees(nonce: int, gas_price: int) -> None:
         raise TxError(f"nonce must be a 64-bit unsigned integer, got {nonce}")
     if not 0 < gas_price < 1 << 64:
         raise TxError(f"gas price must be at least 1 smidge per gas unit, got {gas_price}")
+
+
+def _check_address(address: bytes, what: str) -> None:
+    if len(address) != ADDRESS_SIZE:
+        raise TxError(f"{what} must be a {ADDRESS_SIZE}-byte address, got {len(address)} bytes")
 
 
 def _check_amount(amount: int) -> None:
@@ -43,6 +49,8 @@ def multisig_spawn(
     if not template.is_multisig:
         raise TxError("multisig spawn needs the multisig or vesting template")
     _check_fees(nonce, gas_price)
+    if principal is not None:
+        _check_address(principal, "principal")
     own = compute_principal(template, args)
     return Transaction(principal or own, Method.SPAWN, template, nonce, gas_price, args)
 
@@ -50,12 +58,16 @@ def multisig_spawn(
 def vault_spawn(principal: bytes, args: VaultSpawnArgs, nonce: int, gas_price: int = 1) -> Transaction:
     """Spawn a vault; it is paid for by `principal` (usually its owner), never by the vault."""
     _check_fees(nonce, gas_price)
+    _check_address(principal, "principal")
+    _check_address(args.owner, "vault owner")
     _check_amount(args.total_amount)
     return Transaction(principal, Method.SPAWN, Template.VAULT, nonce, gas_price, args)
 
 
 def spend(principal: bytes, destination: bytes, amount: int, nonce: int, gas_price: int = 1) -> Transaction:
     _check_fees(nonce, gas_price)
+    _check_address(principal, "principal")
+    _check_address(destination, "destination")
     _check_amount(amount)
     return Transaction(principal, Method.SPEND, None, nonce, gas_price, SpendArgs(destination, amount))
 
@@ -65,5 +77,7 @@ def drain(
 ) -> Transaction:
     """A vesting account moving vested funds out of the vault it owns."""
     _check_fees(nonce, gas_price)
+    for address, what in ((principal, "principal"), (vault, "vault"), (destination, "destination")):
+        _check_address(address, what)
     _check_amount(amount)
     return Transaction(principal, Method.DRAIN, None, nonce, gas_price, DrainArgs(vault, destination, amount))

@@ -7,7 +7,10 @@ them runs `tx combine` with Required parts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +34,14 @@ from core.tx import build
 from core.tx.gas import AccountKind, fee, max_gas
 from core.tx.signing import combine as combine_parts
 from core.tx.signing import multisig_keys, sign_part, sign_single
-from core.tx.templates import MultisigSpawnArgs, Template, multisig_args, vault_args, wallet_principal
+from core.tx.templates import (
+    MultisigSpawnArgs,
+    Template,
+    compute_principal,
+    multisig_args,
+    vault_args,
+    wallet_principal,
+)
 from core.tx.transaction import MAX_TX_SIZE, DrainArgs, SignaturePart, SpendArgs, Transaction, decode_tx
 from core.tx.units import format_smh, parse_amount
 from core.wallet.address import decode_address, encode_address
@@ -79,6 +89,33 @@ class Signer:
             _, wallet = open_wallet(file, password_file)
             self._account = signing_account(wallet, index)
         return self._account
+
+
+SIGNER_OPTIONS = (
+    ("file", WalletFile, None),
+    ("password_file", PasswordFile, None),
+    ("account", AccountIndex, 0),
+    ("network", Network, "mainnet"),
+    ("genesis_id", GenesisId, None),
+    ("genesis_time", GenesisTime, None),
+)
+
+
+def with_signer(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the wallet and network options, and call it with the resulting `Signer`."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "signer"]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in SIGNER_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: object) -> None:
+        signer = Signer(*(kwargs.pop(name) for name, _, _ in SIGNER_OPTIONS))
+        command(signer=signer, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**command.__annotations__, **{n: a for n, a, _ in SIGNER_OPTIONS}}
+    del wrapper.__wrapped__  # typer must see the new signature, not the original's
+    return wrapper
 
 
 def read_tx_bytes(value: str | None) -> bytes:
@@ -231,9 +268,11 @@ def _multisig_sign(
     return [sign_part(tx, signer.account.secret_key, signer.genesis_id, keys.index(own))]
 
 
-def _principal_kind(required: int, keys: list[bytes], vesting: bool) -> AccountKind:
-    multisig_args(required, keys)  # validates counts
-    return AccountKind.multisig(required, len(keys), Template.VESTING if vesting else Template.MULTISIG)
+def _multisig_principal(required: int, key_hex: list[str], template: Template) -> tuple[list[bytes], AccountKind, bytes]:
+    """Keys, gas kind and address of the multisig or vesting account that pays."""
+    keys = [parse_hex(k, "public key", 32) for k in key_hex]
+    principal = compute_principal(template, multisig_args(required, keys))
+    return keys, AccountKind.multisig(required, len(keys), template), principal
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,37 +280,29 @@ def _principal_kind(required: int, keys: list[bytes], vesting: bool) -> AccountK
 
 
 @app.command()
+@with_signer
 def spawn(
     nonce: Nonce = 0,
     gas_price: GasPrice = 1,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Self-spawn a wallet account (its first transaction)."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
     tx = build.wallet_spawn(signer.account.public_key, nonce, gas_price)
     output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
 
 
 @app.command()
+@with_signer
 def spend(
     to: To,
     amount: Amount,
     nonce: Nonce,
     gas_price: GasPrice = 1,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Send SMH from a wallet account."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
     destination = decode_address(to, signer.hrp)
     principal = wallet_principal(signer.account.public_key)
     tx = build.spend(principal, destination, parse_amount(amount), nonce, gas_price)
@@ -279,6 +310,7 @@ def spend(
 
 
 @app.command("multisig-spawn")
+@with_signer
 def multisig_spawn(
     required: Required,
     key: Keys,
@@ -286,23 +318,18 @@ def multisig_spawn(
     nonce: Nonce = 0,
     gas_price: GasPrice = 1,
     unsigned: BuildOnly = False,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Self-spawn a multisig (or --vesting) account; signs this wallet's part."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
-    keys = [parse_hex(k, "public key", 32) for k in key]
     template = Template.VESTING if vesting else Template.MULTISIG
+    keys, kind, _ = _multisig_principal(required, key, template)
     tx = build.multisig_spawn(multisig_args(required, keys), nonce, gas_price, template)
-    parts = _multisig_sign(tx, signer, keys, unsigned)
-    output_parts(tx, parts, required, _principal_kind(required, keys, vesting), signer.hrp, keys)
+    output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), required, kind, signer.hrp, keys)
 
 
 @app.command("multisig-spend")
+@with_signer
 def multisig_spend(
     required: Required,
     key: Keys,
@@ -312,23 +339,17 @@ def multisig_spend(
     vesting: Vesting = False,
     gas_price: GasPrice = 1,
     unsigned: BuildOnly = False,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Send SMH from a multisig (or --vesting) account; signs this wallet's part."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
-    keys = [parse_hex(k, "public key", 32) for k in key]
-    kind = _principal_kind(required, keys, vesting)
-    principal = build.multisig_spawn(multisig_args(required, keys), template=kind.template).principal
+    keys, kind, principal = _multisig_principal(required, key, Template.VESTING if vesting else Template.MULTISIG)
     tx = build.spend(principal, decode_address(to, signer.hrp), parse_amount(amount), nonce, gas_price)
     output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), required, kind, signer.hrp, keys)
 
 
 @app.command("vault-spawn")
+@with_signer
 def vault_spawn(
     total: Annotated[str, typer.Option("--total", help="Total amount the vault vests.")],
     end: Annotated[int, typer.Option("--end", min=0, help="Layer at which everything is vested.")],
@@ -341,21 +362,15 @@ def vault_spawn(
     vesting: Annotated[bool, typer.Option("--vesting/--multisig", help="Multisig principal's template.")] = True,
     gas_price: GasPrice = 1,
     unsigned: BuildOnly = False,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Spawn a vault, paid for by a vesting/multisig account (--required/--key) or this wallet account."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
     if key:
         if required is None:
             raise InvalidInput("a multisig principal needs --required")
-        keys = [parse_hex(k, "public key", 32) for k in key]
-        kind = _principal_kind(required, keys, vesting)
-        principal = build.multisig_spawn(multisig_args(required, keys), template=kind.template).principal
+        template = Template.VESTING if vesting else Template.MULTISIG
+        keys, kind, principal = _multisig_principal(required, key, template)
     else:
         if required is not None:
             raise InvalidInput("--required needs the principal's --key list")
@@ -373,6 +388,7 @@ def vault_spawn(
 
 
 @app.command()
+@with_signer
 def drain(
     vault: Annotated[str, typer.Option("--vault", help="The vault to drain.")],
     to: To,
@@ -382,18 +398,11 @@ def drain(
     key: Keys,
     gas_price: GasPrice = 1,
     unsigned: BuildOnly = False,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Move vested funds out of a vault, signed by its vesting owner's keys."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
-    keys = [parse_hex(k, "public key", 32) for k in key]
-    kind = _principal_kind(required, keys, True)
-    principal = build.multisig_spawn(multisig_args(required, keys), template=Template.VESTING).principal
+    keys, kind, principal = _multisig_principal(required, key, Template.VESTING)
     tx = build.drain(
         principal, decode_address(vault, signer.hrp), decode_address(to, signer.hrp), parse_amount(amount), nonce, gas_price
     )
@@ -405,19 +414,15 @@ def drain(
 
 
 @app.command()
+@with_signer
 def sign(
     tx_input: TxInput = None,
     key: OptKeys = None,
     ref: Annotated[int | None, typer.Option("--ref", min=0, max=63, help="Signer's key position (multisig).")] = None,
-    file: WalletFile = None,
-    password_file: PasswordFile = None,
-    account: AccountIndex = 0,
-    network: Network = "mainnet",
-    genesis_id: GenesisId = None,
-    genesis_time: GenesisTime = None,
+    *,
+    signer: Signer,
 ) -> None:
     """Sign an unsigned transaction: fully for a wallet principal, else one multisig part."""
-    signer = Signer(file, password_file, account, network, genesis_id, genesis_time)
     tx = decode_tx(read_tx_bytes(tx_input), signed=False)
     own = signer.account.public_key
     if tx.principal == wallet_principal(own) and not key and ref is None:

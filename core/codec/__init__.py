@@ -1,35 +1,4 @@
-"""SCALE encoding: the one canonical codec for every wire type."""
+"""SCALE encoding: the one canonical codec for every wire type (see `core.codec.scale`)."""
 
-from core.codec.scale import (
-    Array,
-    Bool,
-    Bytes,
-    Codec,
-    Compact,
-    FixedBytes,
-    Option,
-    Reader,
-    Slice,
-    String,
-    Struct,
-    UInt,
-    decode_compact,
-    encode_compact,
-)
-
-__all__ = [
-    "Array",
-    "Bool",
-    "Bytes",
-    "Codec",
-    "Compact",
-    "FixedBytes",
-    "Option",
-    "Reader",
-    "Slice",
-    "String",
-    "Struct",
-    "UInt",
-    "decode_compact",
-    "encode_compact",
-]
+from core.codec.scale import *  # noqa: F403 - the package re-exports scale's public names
+from core.codec.scale import __all__  # noqa: F401

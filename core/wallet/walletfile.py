@@ -21,7 +21,6 @@ import hmac
 import json
 import os
 import secrets as _random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -32,6 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core import atomicfile
 from core.errors import InvalidInput, WalletFileError, WrongPassword
 from core.wallet.mnemonic import mnemonic_to_seed, validate_mnemonic
 from core.wallet.slip10 import HARDENED, MASTER_PATH, account_path, derive, parse_path
@@ -507,92 +507,19 @@ def _serialize(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(directory: Path, name: str, data: bytes) -> str:
-    """Write `data` to a fresh 0600 temp file in `directory`, fsynced; return its path."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _ensure_directory(directory: Path) -> None:
-    if directory.is_dir():
-        return
-    try:
-        directory.mkdir(mode=0o700, parents=True)
-        os.chmod(directory, 0o700)
-    except FileExistsError:
-        if not directory.is_dir():
-            raise WalletFileError(f"{directory} exists and is not a directory") from None
-    except OSError as exc:
-        raise WalletFileError(f"cannot create directory {directory}: {exc.strerror}") from None
-
-
 def write_wallet_file(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
     """Write a new wallet file atomically with mode 0600; an existing file is never replaced.
 
-    The data goes to a temp file in the same directory (fsynced), which is then hard-linked to
-    `path` — linking fails if `path` exists, so a concurrent writer cannot be overwritten either.
-    The directory is created with mode 0700 when missing.
+    The directory is created with mode 0700 when missing (as smcli does for ~/.spacemesh).
     """
     target = Path(path)
-    if os.path.lexists(target):
-        raise WalletFileError(f"wallet file {target} already exists")
-    _ensure_directory(target.parent)
-    data = _serialize(obj)
     try:
-        tmp = _write_temp(target.parent, target.name, data)
-    except OSError as exc:
-        raise WalletFileError(f"cannot write wallet file {target}: {exc.strerror}") from None
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise WalletFileError(f"wallet file {target} already exists") from None
-    except OSError:
-        # No hard links on this file system: fall back to an exclusive create.
-        _write_exclusive(target, data)
-    finally:
-        os.unlink(tmp)
-    _fsync_dir(target.parent)
-    return target
-
-
-def _write_exclusive(target: Path, data: bytes) -> None:
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        atomicfile.ensure_directory(target.parent)
+        return atomicfile.write_new(target, _serialize(obj))
     except FileExistsError:
         raise WalletFileError(f"wallet file {target} already exists") from None
     except OSError as exc:
-        raise WalletFileError(f"cannot write wallet file {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        os.unlink(target)
-        raise WalletFileError(f"cannot write wallet file {target}: {exc.strerror}") from None
+        raise WalletFileError(f"cannot write wallet file {target}: {exc.strerror or exc}") from None
 
 
 def rewrite_wallet_file(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
@@ -601,16 +528,9 @@ def rewrite_wallet_file(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
     if not target.is_file():
         raise WalletFileError(f"wallet file {target} does not exist")
     try:
-        tmp = _write_temp(target.parent, target.name, _serialize(obj))
+        return atomicfile.replace(target, _serialize(obj))
     except OSError as exc:
-        raise WalletFileError(f"cannot write wallet file {target}: {exc.strerror}") from None
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise WalletFileError(f"cannot replace wallet file {target}: {exc.strerror}") from None
-    _fsync_dir(target.parent)
-    return target
+        raise WalletFileError(f"cannot replace wallet file {target}: {exc.strerror or exc}") from None
 
 
 def _check_write_iterations(iterations: int) -> None:

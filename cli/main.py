@@ -74,7 +74,9 @@ def main(
 def run(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every expected failure into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    options.debug = "--debug" in args  # known before parsing, so parse errors honour it too
+    leading = args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+    # known before parsing, so that errors in parsing honour them too
+    options.json, options.debug = "--json" in leading, "--debug" in leading
     try:
         result = app(args=args, prog_name="smesh", standalone_mode=False)
         code = result if isinstance(result, int) else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -120,23 +121,25 @@ def with_signer(command: Callable[..., None]) -> Callable[..., None]:
 
 def read_tx_bytes(value: str | None) -> bytes:
     """Transaction bytes from hex text, a file holding hex or raw bytes, or stdin."""
+    from_file = value is None or value == "-" or os.path.isfile(value)
     if value is None or value == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        path = Path(value)
+        data = sys.stdin.buffer.read(4 * MAX_TX_SIZE + 1)
+    elif from_file:
         try:
-            data = path.read_bytes() if len(value) < 4096 and path.is_file() else value.encode()
+            data = Path(value).read_bytes()
         except OSError as e:
             raise InvalidInput(f"cannot read {value}: {e.strerror}") from None
+    else:
+        data = value.encode()
+    if not data.strip():
+        raise InvalidInput("no transaction given: pass hex, a file, or pipe it to stdin")
     if len(data) > 4 * MAX_TX_SIZE:
-        raise DecodeError(f"input is {len(data)} bytes; a transaction is at most {MAX_TX_SIZE}")
+        raise DecodeError(f"input is over {4 * MAX_TX_SIZE} bytes; a transaction is at most {MAX_TX_SIZE}")
     try:
         text = data.decode("ascii").strip()
-        if text[:2].lower() == "0x":
-            text = text[2:]
-        return bytes.fromhex(text)
+        return bytes.fromhex(text[2:] if text[:2].lower() == "0x" else text)
     except (UnicodeDecodeError, ValueError):
-        if value is None or value == "-" or Path(value).is_file():
+        if from_file:
             return data  # raw binary
         raise InvalidInput("transaction is neither hex nor a readable file") from None
 

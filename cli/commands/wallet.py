@@ -107,6 +107,8 @@ def _save_new_wallet(file: Path | None, mnemonic: str, accounts: int, name: str,
     target = file if file is not None else walletfile.default_wallet_path(wallet_dir())
     if target.exists():
         raise WalletFileError(f"{target} already exists; wallet files are never overwritten")
+    if file is not None and not target.parent.is_dir():
+        raise WalletFileError(f"directory {target.parent} does not exist")
     secrets = walletfile.new_wallet_secrets(mnemonic, accounts)
     password = get_password(password_file, confirm=True)
     meta = walletfile.WalletMeta(display_name=name, created=walletfile.format_timestamp())

@@ -24,6 +24,11 @@ VERSION = "0.1.0"
 GROUPS: dict[str, tuple[str, str]] = {
     "wallet": ("cli.commands.wallet", "Mnemonics, keys, wallet files, addresses and message signing."),
     "tx": ("cli.commands.tx", "Build, sign, combine, decode and price transactions offline."),
+    "post": ("cli.commands.post", "PoST: initialize data (CPU or OpenCL), prove, verify."),
+    "poet": ("cli.commands.poet", "PoET: run a proof-of-elapsed-time server, query it."),
+    "ledger": ("cli.commands.ledger", "Ledger hardware wallet: version, addresses, emulator."),
+    "repl": ("cli.commands.repl", "Interactive shell for wallet and transaction work."),
+    "completion": ("cli.commands.completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 
 

@@ -1,0 +1,1 @@
+"""The full node: clock, activation, consensus and the services that drive them."""

@@ -116,8 +116,8 @@ class NodeConfig:
             if not ok:
                 raise ConfigError(f"invalid config ({self.preset}): {message}")
         for address, balance in self.genesis_accounts.items():
-            if not isinstance(balance, int) or balance < 0 or balance >> 64:
-                raise ConfigError(f"genesis account {address}: balance must be a 64-bit smidge amount")
+            if not isinstance(balance, int) or not 0 <= balance < 2**63:  # more than all SMH that will exist
+                raise ConfigError(f"genesis account {address}: balance must be 0 to 2^63-1 smidge")
         return self
 
 

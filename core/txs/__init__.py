@@ -1,0 +1,1 @@
+"""Transaction handling in the node: the mempool and its conservative state."""

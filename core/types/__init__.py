@@ -1,0 +1,1 @@
+"""Consensus wire types: ATXs, ballots, proposals, blocks (SCALE, as go-spacemesh lays them out)."""

@@ -1,0 +1,1 @@
+"""Activation: building and validating ATXs (NIPoST = PoET proof + PoST proof)."""

@@ -7,6 +7,7 @@ libraries only one group needs.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from core.errors import SmeshError
 from click import exceptions as click_exceptions
 
 VERSION = "0.1.0"
+COMPLETE_VAR = "_SMESH_COMPLETE"
 
 # group name → (module, help): loaded only when the group is used or help lists it
 GROUPS: dict[str, tuple[str, str]] = {
@@ -79,6 +81,10 @@ def main(
 def run(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every expected failure into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions or the script: typer's protocol
+        from cli.commands.completion import register
+
+        register()
     leading = args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
     # known before parsing, so that errors in parsing honour them too
     options.json, options.debug = "--json" in leading, "--debug" in leading

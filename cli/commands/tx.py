@@ -7,6 +7,7 @@ them runs `tx combine` with Required parts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
@@ -17,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands.wallet import open_wallet, signing_account
+from cli.commands.wallet import find_account, open_wallet
 from cli.options import (
     AccountIndex,
     GenesisId,
@@ -30,11 +31,12 @@ from cli.options import (
 )
 from cli.output import console, emit, note
 from core.config.networks import network as get_network
+from core.crypto.signing import sign_tx, verify_tx
 from core.errors import DecodeError, InvalidInput, TxError
 from core.tx import build
 from core.tx.gas import AccountKind, fee, max_gas
 from core.tx.signing import combine as combine_parts
-from core.tx.signing import multisig_keys, sign_part, sign_single
+from core.tx.signing import multisig_keys
 from core.tx.templates import (
     MultisigSpawnArgs,
     Template,
@@ -46,8 +48,12 @@ from core.tx.templates import (
 from core.tx.transaction import MAX_TX_SIZE, DrainArgs, SignaturePart, SpendArgs, Transaction, decode_tx
 from core.tx.units import format_smh, parse_amount
 from core.wallet.address import decode_address, encode_address
+from core.wallet.slip10 import account_path as ledger_account_path
+from core.wallet.walletfile import KEY_TYPE_LEDGER
 
-app = typer.Typer(no_args_is_help=True, help="Build, sign, combine, decode and price transactions offline.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Build, sign, combine, decode and price transactions offline."
+)
 
 Nonce = Annotated[int, typer.Option("--nonce", min=0, help="The principal's next nonce.")]
 GasPrice = Annotated[int, typer.Option("--gas-price", min=1, help="Smidge per gas unit.")]
@@ -66,7 +72,12 @@ TxInput = Annotated[str | None, typer.Argument(help="Transaction as hex, a file 
 
 
 class Signer:
-    """Network and wallet account that a building command signs with."""
+    """Network and key that a building command signs with: a wallet account or a Ledger.
+
+    A wallet account whose key lives on a Ledger (key type 1, as `wallet create --ledger` writes)
+    signs on the device; `--ledger` signs on the device with the account's path even without a
+    wallet file (the key is then read from the device).  Software keys sign in memory.
+    """
 
     def __init__(
         self,
@@ -76,21 +87,107 @@ class Signer:
         network: str,
         genesis_id: str | None,
         genesis_time: int | None,
+        ledger: bool = False,
+        device: str | None = None,
     ) -> None:
         net = get_network(network)
         self.hrp = net.hrp
         self.genesis_id = parse_hex(genesis_id, "genesis id", 20) if genesis_id else net.genesis_id(genesis_time)
         self._where = (file, password_file, account)
-        self._account = None
+        self._use_ledger = ledger
+        self._device = device
+        self._account: SigningKey | None = None
+        self._app = None  # the Ledger connection, opened on first use
+        self._device_key_checked = False  # whether the device's key at the path is known to match
 
     @property
-    def account(self):  # noqa: ANN201 - walletfile.Account
+    def account(self) -> SigningKey:
+        """The signing key: public key, path, and where its secret lives."""
         if self._account is None:
             file, password_file, index = self._where
-            _, wallet = open_wallet(file, password_file)
-            self._account = signing_account(wallet, index)
+            if self._use_ledger and file is None:
+                path = ledger_account_path(index)
+                self._account = SigningKey(self._ledger().get_public_key(path), path, on_device=True)
+                self._device_key_checked = True
+            else:
+                _, wallet = open_wallet(file, password_file)
+                found = find_account(wallet, index)
+                on_device = self._use_ledger or found.key_type == KEY_TYPE_LEDGER or not found.secret_key
+                secret = b"" if on_device else found.secret_key
+                self._account = SigningKey(found.public_key, found.path, secret, on_device)
         return self._account
 
+    @property
+    def public_key(self) -> bytes:
+        return self.account.public_key
+
+    def _ledger(self):  # noqa: ANN202 - core.ledger.apdu.LedgerApp, opened once per command
+        if self._app is None:
+            from cli.commands.ledger import open_ledger
+
+            self._app = open_ledger(self._device)
+        return self._app
+
+    def signature(self, tx: Transaction) -> bytes:
+        """Signature over genesis id ‖ unsigned tx, in memory or on the device (checked either way)."""
+        key = self.account
+        unsigned = tx.unsigned_bytes()
+        if not key.on_device:
+            return sign_tx(key.secret_key, self.genesis_id, unsigned)
+        from core.ledger.apdu import LedgerError
+
+        ledger = self._ledger()
+        if not self._device_key_checked:
+            if ledger.get_public_key(key.path) != key.public_key:
+                raise LedgerError(
+                    f"the Ledger holds a different key at {key.path} than the wallet account: is it the device "
+                    "(and passphrase) this wallet was created with?"
+                )
+            self._device_key_checked = True
+        sig = ledger.sign(key.path, self.genesis_id, unsigned)
+        if not verify_tx(key.public_key, self.genesis_id, unsigned, sig):
+            raise LedgerError("the device's signature does not verify for the account's key")
+        return sig
+
+    def sign(self, tx: Transaction) -> Transaction:
+        """A wallet-principal transaction with its one signature."""
+        return tx.with_signature(self.signature(tx))
+
+    def sign_part(self, tx: Transaction, ref: int) -> SignaturePart:
+        """This signer's multisig part (`ref` = position of its key in the account's key list)."""
+        if not 0 <= ref < 64:
+            raise TxError(f"signature ref must be 0..63, got {ref}")
+        return SignaturePart(ref, self.signature(tx))
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SigningKey:
+    """A public key with its path, and its secret key in memory unless it lives on a Ledger."""
+
+    public_key: bytes
+    path: str
+    secret_key: bytes = dataclasses.field(default=b"", repr=False)
+    on_device: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("m/"):
+            object.__setattr__(self, "path", "m/" + self.path)  # smapp writes paths without "m/"
+
+
+UseLedger = Annotated[
+    bool,
+    typer.Option("--ledger", help="Sign on a Ledger (path m/44'/540'/0'/0'/ACCOUNT'); no wallet file needed."),
+]
+Device = Annotated[
+    str | None,
+    typer.Option("--device", help="Ledger to use: usb, usb:N or tcp:HOST:PORT (default $SMESH_LEDGER or usb).",
+                 show_default=False),
+]
 
 SIGNER_OPTIONS = (
     ("file", WalletFile, None),
@@ -99,11 +196,13 @@ SIGNER_OPTIONS = (
     ("network", Network, "mainnet"),
     ("genesis_id", GenesisId, None),
     ("genesis_time", GenesisTime, None),
+    ("ledger", UseLedger, False),
+    ("device", Device, None),
 )
 
 
 def with_signer(command: Callable[..., None]) -> Callable[..., None]:
-    """Give a command the wallet and network options, and call it with the resulting `Signer`."""
+    """Give a command the wallet, Ledger and network options, and call it with the resulting `Signer`."""
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "signer"]
     added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in SIGNER_OPTIONS]
@@ -111,7 +210,10 @@ def with_signer(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(**kwargs: object) -> None:
         signer = Signer(*(kwargs.pop(name) for name, _, _ in SIGNER_OPTIONS))
-        command(signer=signer, **kwargs)
+        try:
+            command(signer=signer, **kwargs)
+        finally:
+            signer.close()
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**command.__annotations__, **{n: a for n, a, _ in SIGNER_OPTIONS}}
@@ -265,10 +367,10 @@ def _multisig_sign(
 ) -> list[SignaturePart]:
     if unsigned_only:
         return []
-    own = signer.account.public_key
+    own = signer.public_key
     if own not in keys:
         raise TxError("the wallet account's key is not one of the account's --key values; use --unsigned to only build")
-    return [sign_part(tx, signer.account.secret_key, signer.genesis_id, keys.index(own))]
+    return [signer.sign_part(tx, keys.index(own))]
 
 
 def _multisig_principal(required: int, key_hex: list[str], template: Template) -> tuple[list[bytes], AccountKind, bytes]:
@@ -291,8 +393,8 @@ def spawn(
     signer: Signer,
 ) -> None:
     """Self-spawn a wallet account (its first transaction)."""
-    tx = build.wallet_spawn(signer.account.public_key, nonce, gas_price)
-    output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+    tx = build.wallet_spawn(signer.public_key, nonce, gas_price)
+    output_tx(signer.sign(tx), signer.hrp)
 
 
 @app.command()
@@ -307,9 +409,9 @@ def spend(
 ) -> None:
     """Send SMH from a wallet account."""
     destination = decode_address(to, signer.hrp)
-    principal = wallet_principal(signer.account.public_key)
+    principal = wallet_principal(signer.public_key)
     tx = build.spend(principal, destination, parse_amount(amount), nonce, gas_price)
-    output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+    output_tx(signer.sign(tx), signer.hrp)
 
 
 @app.command("multisig-spawn")
@@ -377,7 +479,7 @@ def vault_spawn(
     else:
         if required is not None:
             raise InvalidInput("--required needs the principal's --key list")
-        kind, keys, principal = AccountKind.wallet(), [], wallet_principal(signer.account.public_key)
+        kind, keys, principal = AccountKind.wallet(), [], wallet_principal(signer.public_key)
     owner_address = decode_address(owner, signer.hrp) if owner else principal
     args = vault_args(owner_address, parse_amount(total), parse_amount(initial), start, end)
     tx = build.vault_spawn(principal, args, nonce, gas_price)
@@ -385,7 +487,7 @@ def vault_spawn(
         if unsigned:
             output_tx(tx, signer.hrp, kind)
         else:
-            output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp, kind)
+            output_tx(signer.sign(tx), signer.hrp, kind)
         return
     output_parts(tx, _multisig_sign(tx, signer, keys, unsigned), kind.required, kind, signer.hrp, keys)
 
@@ -427,9 +529,9 @@ def sign(
 ) -> None:
     """Sign an unsigned transaction: fully for a wallet principal, else one multisig part."""
     tx = decode_tx(read_tx_bytes(tx_input), signed=False)
-    own = signer.account.public_key
+    own = signer.public_key
     if tx.principal == wallet_principal(own) and not key and ref is None:
-        output_tx(sign_single(tx, signer.account.secret_key, signer.genesis_id), signer.hrp)
+        output_tx(signer.sign(tx), signer.hrp)
         return
     named = multisig_keys(tx)
     keys = [parse_hex(k, "public key", 32) for k in key] if key else list(named[1]) if named else []
@@ -439,7 +541,7 @@ def sign(
         ref = keys.index(own)
     elif keys and (ref >= len(keys) or keys[ref] != own):
         raise TxError(f"key {ref} of the account is not this wallet account's key")
-    part = sign_part(tx, signer.account.secret_key, signer.genesis_id, ref)
+    part = signer.sign_part(tx, ref)
     emit(
         {"unsigned": tx.unsigned_bytes().hex(), "part": {"ref": ref, "hex": part.encode().hex()}},
         lambda: console().print(part.encode().hex()),

@@ -35,7 +35,9 @@ from core.wallet import walletfile
 from core.wallet.address import decode_address, encode_address
 from core.wallet.mnemonic import generate_mnemonic, validate_mnemonic
 
-app = typer.Typer(no_args_is_help=True, help="Mnemonics, keys, wallet files, addresses and message signing.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Mnemonics, keys, wallet files, addresses and message signing."
+)
 
 Words = Annotated[int, typer.Option("--words", help="Mnemonic length: 12, 15, 18, 21 or 24 words.")]
 Accounts = Annotated[int, typer.Option("--accounts", min=1, max=128, help="Number of accounts to derive.")]
@@ -51,8 +53,39 @@ def account_index(account: walletfile.Account) -> int | None:
     return int(last) if last.isdigit() and account.path.count("/") >= 4 else None
 
 
+# Wallets an interactive session (`smesh repl`, `open`) keeps unlocked: resolved path → (wallet, password).
+_unlocked: dict[Path, tuple[walletfile.Wallet, str]] = {}
+
+
+def unlock_for_session(path: Path, wallet: walletfile.Wallet, password: str) -> None:
+    """Keep `wallet` decrypted for the rest of the process, so later commands do not ask again."""
+    _unlocked[path.resolve()] = (wallet, password)
+
+
+def lock_session(path: Path | None = None) -> None:
+    """Forget one unlocked wallet, or all of them."""
+    if path is None:
+        _unlocked.clear()
+    else:
+        _unlocked.pop(path.resolve(), None)
+
+
+def _session_entry(path: Path | None) -> tuple[Path, walletfile.Wallet, str] | None:
+    if path is None:
+        if len(_unlocked) != 1:
+            return None
+        resolved = next(iter(_unlocked))
+    else:
+        resolved = path.resolve()
+    entry = _unlocked.get(resolved)
+    return (resolved, *entry) if entry is not None else None
+
+
 def open_wallet(path: Path | None, password_file: Path | None) -> tuple[Path, walletfile.Wallet]:
-    """Resolve, read and decrypt a wallet file."""
+    """Resolve, read and decrypt a wallet file (or take the one an interactive session unlocked)."""
+    entry = _session_entry(path)
+    if entry is not None:
+        return entry[0], entry[1]
     resolved = resolve_wallet_file(path)
     walletfile.load_wallet_json(resolved)  # fails on a malformed file before asking for a password
     return resolved, walletfile.read_wallet(resolved, get_password(password_file))
@@ -103,13 +136,52 @@ def _print_accounts(rows: list[dict], title: str) -> None:
     console().print(table)
 
 
-def _save_new_wallet(file: Path | None, mnemonic: str, accounts: int, name: str, password_file: Path | None) -> dict:
+def _new_wallet_target(file: Path | None) -> Path:
     target = file if file is not None else walletfile.default_wallet_path(wallet_dir())
     if target.exists():
         raise WalletFileError(f"{target} already exists; wallet files are never overwritten")
     if file is not None and not target.parent.is_dir():
         raise WalletFileError(f"directory {target.parent} does not exist")
+    return target
+
+
+def _save_new_wallet(file: Path | None, mnemonic: str, accounts: int, name: str, password_file: Path | None) -> dict:
+    target = _new_wallet_target(file)
     secrets = walletfile.new_wallet_secrets(mnemonic, accounts)
+    return _write_new_wallet(target, secrets, name, password_file)
+
+
+def _ledger_secrets(device: str | None, accounts: int) -> walletfile.WalletSecrets:
+    """Public keys and paths read from a Ledger, as smcli stores them: no secret keys, mnemonic "(none)".
+
+    The first account is shown on the device for approval (so the user sees the address the
+    wallet will use); the others are read silently.
+    """
+    from cli.commands.ledger import open_ledger
+    from core.ledger.apdu import LedgerError
+    from core.wallet.slip10 import account_path
+
+    created = walletfile.format_timestamp()
+    found = []
+    with open_ledger(device) as ledger:
+        for i in range(accounts):
+            path = account_path(i)
+            public_key, shown = ledger.get_address(path, confirm=i == 0)
+            if shown != encode_address(wallet_principal(public_key), "sm"):
+                raise LedgerError(f"the device reported address {shown}, which does not belong to its own key")
+            found.append(
+                walletfile.Account(
+                    display_name="Ledger Child Key" if i == 0 else f"Ledger Child Key {i}",
+                    created=created,
+                    path=path,
+                    public_key=public_key,
+                    key_type=walletfile.KEY_TYPE_LEDGER,
+                )
+            )
+    return walletfile.WalletSecrets(mnemonic=walletfile.LEDGER_MNEMONIC, accounts=tuple(found), master=None)
+
+
+def _write_new_wallet(target: Path, secrets: walletfile.WalletSecrets, name: str, password_file: Path | None) -> dict:
     password = get_password(password_file, confirm=True)
     meta = walletfile.WalletMeta(display_name=name, created=walletfile.format_timestamp())
     written = walletfile.create_wallet_file(target, secrets, password, meta)
@@ -123,8 +195,29 @@ def create(
     accounts: Accounts = 1,
     name: Name = "Main Wallet",
     password_file: PasswordFile = None,
+    ledger: Annotated[
+        bool, typer.Option("--ledger", help="Keys from a Ledger: the file holds public keys and paths only.")
+    ] = False,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="Ledger to use: usb, usb:N or tcp:HOST:PORT (default $SMESH_LEDGER or usb).",
+                     show_default=False),
+    ] = None,
 ) -> None:
-    """Create a wallet from a new mnemonic and print the mnemonic once."""
+    """Create a wallet from a new mnemonic and print the mnemonic once (or from a Ledger's keys)."""
+    if ledger:
+        target = _new_wallet_target(file)
+        result = _write_new_wallet(target, _ledger_secrets(device, accounts), name, password_file)
+        result["ledger"] = True
+
+        def ledger_human() -> None:
+            note(f"Ledger wallet written to {result['file']} (public keys only: signing happens on the device)")
+            _print_accounts(result["accounts"], "Accounts")
+
+        emit(result, ledger_human)
+        return
+    if device is not None:
+        raise InvalidInput("--device selects a Ledger: use it with --ledger")
     mnemonic = generate_mnemonic(words)
     result = _save_new_wallet(file, mnemonic, accounts, name, password_file)
     result["mnemonic"] = mnemonic
@@ -199,11 +292,17 @@ def add_account(
     count: Annotated[int, typer.Option("--count", min=1, max=128, help="How many accounts to add.")] = 1,
 ) -> None:
     """Derive the next account(s) from the wallet's mnemonic and save them in the file."""
-    path = resolve_wallet_file(file)
-    password = get_password(password_file)
-    wallet = walletfile.read_wallet(path, password)
+    entry = _session_entry(file)
+    if entry is not None:
+        path, wallet, password = entry
+    else:
+        path = resolve_wallet_file(file)
+        password = get_password(password_file)
+        wallet = walletfile.read_wallet(path, password)
     updated = walletfile.Wallet(wallet.meta, walletfile.add_accounts(wallet.secrets, count))
     walletfile.update_wallet_file(path, updated, password)
+    if entry is not None:
+        unlock_for_session(path, updated, password)
     rows = account_rows(updated, "sm", False)[len(wallet.secrets.accounts) :]
     emit({"file": str(path), "added": rows}, lambda: _print_accounts(rows, "Added"))
 

@@ -17,6 +17,7 @@ from cli.output import error_line
 from cli.state import options
 from core.errors import SmeshError
 
+import click
 from click import exceptions as click_exceptions
 
 VERSION = "0.1.0"
@@ -35,18 +36,38 @@ GROUPS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(typer.core.TyperGroup):
-    """A click group whose sub-groups are imported the first time they are needed."""
+    """A click group whose sub-groups are imported the first time one is used.
+
+    While it only lists its commands (help, completion of a command name) it hands out stubs
+    that carry the name and one-line help, so listing imports no group module at all.
+    """
+
+    listing = False
 
     def list_commands(self, ctx):  # noqa: ANN001 - click signature
         return sorted(set(super().list_commands(ctx)) | set(GROUPS))
 
     def get_command(self, ctx, name):  # noqa: ANN001
         if name in GROUPS and name not in self.commands:
-            module = importlib.import_module(GROUPS[name][0])
-            command = typer.main.get_command(module.app)
+            if self.listing:
+                return click.Command(name, help=GROUPS[name][1], short_help=GROUPS[name][1])
+            command = typer.main.get_command(importlib.import_module(GROUPS[name][0]).app)
             command.name, command.help = name, GROUPS[name][1]
             self.add_command(command, name)
         return super().get_command(ctx, name)
+
+    def _listing(self, method, *args):  # noqa: ANN001, ANN202
+        self.listing = True
+        try:
+            return method(*args)
+        finally:
+            self.listing = False
+
+    def format_help(self, ctx, formatter):  # noqa: ANN001
+        return self._listing(super().format_help, ctx, formatter)
+
+    def shell_complete(self, ctx, incomplete):  # noqa: ANN001
+        return self._listing(super().shell_complete, ctx, incomplete)
 
 
 app = typer.Typer(

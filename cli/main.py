@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "tx": ("cli.commands.tx", "Build, sign, combine, decode and price transactions offline."),
     "post": ("cli.commands.post", "PoST: initialize data (CPU or OpenCL), prove, verify."),
     "poet": ("cli.commands.poet", "PoET: run a proof-of-elapsed-time server, query it."),
+    "node": ("cli.commands.node", "Full node: smesh, keep the mesh, serve the API."),
     "ledger": ("cli.commands.ledger", "Ledger hardware wallet: version, addresses, emulator."),
     "repl": ("cli.commands.repl", "Interactive shell for wallet and transaction work."),
     "completion": ("cli.commands.completion", "Print a shell completion script (bash, zsh, fish)."),

@@ -32,10 +32,13 @@ from core.poet.rounds import duration_from_json
 from core.poet.service import (
     LABEL_DEPTH,
     Certificate,
+    ServiceInfo,
     SubmitRequest,
     make_poet_proof,
     verify_poet_proof,
 )
+
+PoetInfo = ServiceInfo  # what GET /v1/info describes, as the server itself has it
 
 MAX_PROOF_RESPONSE = 256 * 1024 * 1024
 
@@ -55,15 +58,6 @@ class PoetUnauthorized(PoetClientError):
 
 class InvalidPoetProof(PoetClientError):
     """A proof that does not verify or does not contain the node's challenge."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PoetInfo:
-    service_pubkey: bytes
-    phase_shift: float
-    cycle_gap: float
-    certifier_url: str | None
-    certifier_pubkey: bytes | None
 
 
 @dataclasses.dataclass(frozen=True)

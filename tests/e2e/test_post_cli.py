@@ -1,0 +1,222 @@
+"""`smesh post` end to end: init (kill -9 and resume), status, prove/verify, verify-data, merge, errors.
+
+Tiny parameters keep it fast: 2 units of 128 labels at scrypt N=32 in 4 files of 64 labels, computed
+by the pure-Python reference backend (no compile step), standalone K1/K2 for proving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from core.crypto.hashing import hash32
+from tests.e2e.helpers import SMESH, WIDE, one_error_line, run_smesh
+
+NODE = "01" * 32
+ATX = "02" * 32
+SHAPE = ["--preset", "standalone", "--num-units", "2", "--labels-per-unit", "128", "--scrypt-n", "32",
+         "--max-file-size", "1024"]  # fmt: skip
+CHECK = ["--preset", "standalone", "--labels-per-unit", "128", "--scrypt-n", "32"]
+DATA_CHECK = ["--preset", "standalone", "--scrypt-n", "32"]
+FILES = [f"postdata_{k}.bin" for k in range(4)]
+
+
+def init_args(datadir: Path, *extra: str) -> list[str]:
+    return ["post", "init", "--datadir", str(datadir), "--node-id", NODE, "--commitment-atx-id", ATX, *SHAPE,
+            "--provider", "reference", "--batch-size", "4", *extra]  # fmt: skip
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.name.startswith("postdata_")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run."""
+    datadir = tmp_path_factory.mktemp("post") / "reference"
+    result = run_smesh(init_args(datadir), timeout=300)
+    assert result.rc == 0, result.stderr
+    return datadir
+
+
+def test_reference_run(reference):
+    files = snapshot(reference)
+    assert sorted(files) == sorted([*FILES, "postdata_metadata.json"])
+    assert all(len(files[name]) == 1024 for name in FILES)
+    meta = json.loads(files["postdata_metadata.json"])
+    assert meta["NodeId"] == "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+    assert (meta["LabelsPerUnit"], meta["NumUnits"], meta["MaxFileSize"]) == (128, 2, 1024)
+    # the label at index 0 is scrypt-jane of commitment ‖ 0 (checked against the reference directly)
+    from core.post.labels import scrypt_output
+
+    commitment = hash32(bytes.fromhex(NODE), bytes.fromhex(ATX))
+    assert files["postdata_0.bin"][:16] == scrypt_output(commitment, 0, 32)[:16]
+    assert files["postdata_3.bin"][-16:] == scrypt_output(commitment, 255, 32)[:16]
+    nonce = meta["Nonce"]
+    assert scrypt_output(commitment, nonce, 32)[:16].hex() == meta["NonceValue"]
+
+
+def _written(datadir: Path) -> int:
+    return sum(p.stat().st_size for p in datadir.glob("postdata_*.bin"))
+
+
+def _kill_when(datadir: Path, at_least: int) -> None:
+    env = {**os.environ, "COLUMNS": WIDE, "NO_COLOR": "1"}
+    proc = subprocess.Popen([str(SMESH), *init_args(datadir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while _written(datadir) < at_least and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "init finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_kill_9_and_resume_is_byte_identical(tmp_path, reference):
+    datadir = tmp_path / "data"
+    _kill_when(datadir, 1)  # inside file 0
+    _kill_when(datadir, 1024 + 600)  # inside file 1, later than the first kill
+    assert 0 < _written(datadir) < 4096
+    result = run_smesh(init_args(datadir), timeout=300)
+    assert result.rc == 0, result.stderr
+    assert "resuming" in result.stderr
+    assert snapshot(datadir) == snapshot(reference)
+
+
+def test_status(cli, reference):
+    result = cli("--json", "post", "status", "--datadir", reference)
+    assert result.rc == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["labelsWritten"], data["numLabels"], data["files"], data["filesComplete"]) == (256, 256, 4, 4)
+    assert data["complete"] is True
+    assert data["metadata"]["NumUnits"] == 2
+
+
+def test_status_of_partial_data(cli, reference, tmp_path):
+    shutil.copytree(reference, tmp_path / "d")
+    (tmp_path / "d" / "postdata_3.bin").write_bytes(b"x" * 100)
+    data = json.loads(cli("--json", "post", "status", "--datadir", tmp_path / "d").stdout)
+    assert (data["labelsWritten"], data["filesComplete"], data["complete"]) == (198, 3, False)
+
+
+def test_status_of_empty_dir_is_one_error_line(smesh, tmp_path):
+    one_error_line(smesh("post", "status", "--datadir", tmp_path))
+
+
+def test_json_progress_lines(tmp_path):
+    result = run_smesh(["--json", *init_args(tmp_path / "j", "--to-file", "0")], timeout=300)
+    assert result.rc == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines and all(line["event"] == "progress" for line in lines[:-1])
+    assert lines[-2]["labelsDone"] == lines[-2]["labelsTotal"] == 64
+    assert {"labelsPerSecond", "mibPerSecond", "etaSeconds", "file"} <= set(lines[0])
+    done = lines[-1]
+    assert done["event"] == "done" and done["rangeComplete"] is True and done["complete"] is False
+
+
+def test_refuses_another_identity_and_keeps_data(smesh, reference, tmp_path):
+    datadir = tmp_path / "d"
+    shutil.copytree(reference, datadir)
+    before = snapshot(datadir)
+    result = smesh(*init_args(datadir)[:4], "--node-id", "03" * 32, *init_args(datadir)[6:])
+    assert "NodeId" in one_error_line(result)
+    result = smesh(*init_args(datadir)[:-2], "--num-units", "1")
+    assert "NumUnits" in one_error_line(result)
+    assert snapshot(datadir) == before
+
+
+def test_corrupted_byte_is_named(smesh, cli, reference, tmp_path):
+    datadir = tmp_path / "d"
+    shutil.copytree(reference, datadir)
+    assert cli("post", "verify-data", "--datadir", datadir, "--fraction", "100", *DATA_CHECK).rc == 0
+    path = datadir / "postdata_2.bin"
+    raw = bytearray(path.read_bytes())
+    raw[16 * 37 + 3] ^= 1
+    path.write_bytes(bytes(raw))
+    result = smesh("post", "verify-data", "--datadir", datadir, "--fraction", "100", *DATA_CHECK)
+    assert one_error_line(result) == "error: invalid label in file postdata_2.bin at offset 592 (label index 165)"
+    as_json = smesh("--json", "post", "verify-data", "--datadir", datadir, "--fraction", "100", *DATA_CHECK)
+    assert as_json.rc != 0
+    assert json.loads(as_json.stdout)["bad"] == [{"file": 2, "offset": 592, "index": 165}]
+
+
+def test_prove_and_verify_proof(cli, reference, tmp_path):
+    challenge = "ab" * 32
+    result = cli("post", "prove", "--datadir", reference, "--challenge", challenge, "--preset", "standalone")
+    assert result.rc == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"proof", "metadata"} and set(out["proof"]) == {"nonce", "indices", "pow"}
+    assert out["metadata"]["challenge"] == "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s="
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(result.stdout)
+    for mode in (["--mode", "all"], ["--mode", "subset", "--seed", "0102"], ["--mode", "one", "--index", "3"]):
+        ok = cli("--json", "post", "verify-proof", "--proof", proof_file, *CHECK, *mode)
+        assert ok.rc == 0, ok.stderr
+        assert json.loads(ok.stdout)["valid"] is True
+    # another challenge invalidates it; so does a different identity
+    bad = cli("post", "verify-proof", "--proof", proof_file, "--challenge", "cd" * 32, *CHECK)
+    assert bad.rc != 0 and "invalid proof" in bad.stderr
+    bad = cli("post", "verify-proof", "--proof", proof_file, "--node-id", "05" * 32, *CHECK)
+    assert bad.rc != 0 and "invalid proof" in bad.stderr
+
+
+def test_partial_runs_and_merge_nonces(cli, reference, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_smesh(init_args(a, "--from-file", "0", "--to-file", "1"), timeout=300).rc == 0
+    assert run_smesh(init_args(b, "--from-file", "2", "--to-file", "3"), timeout=300).rc == 0
+    for name in ("postdata_2.bin", "postdata_3.bin"):
+        shutil.copy(b / name, a / name)
+    result = cli("--json", "post", "merge-nonces", "--datadir", a, b / "postdata_metadata.json", *DATA_CHECK)
+    assert result.rc == 0, result.stderr
+    assert snapshot(a) == snapshot(reference)
+
+
+def test_providers_without_opencl(tmp_path):
+    fake = tmp_path / "pyopencl"  # an environment whose OpenCL binding cannot load
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('libOpenCL.so.1: cannot open shared object file')\n")
+    result = run_smesh(["post", "providers"], env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.rc == 0, result.stderr
+    assert "4294967295" in result.stdout
+    assert "no OpenCL device" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["post", "prove", "--datadir", ".", "--challenge", "zz"], "--challenge"),
+        (["post", "prove", "--datadir", "/nonexistent", "--challenge", "00" * 32], "postdata_metadata.json"),
+        (["post", "init", "--datadir", "/tmp/x", "--node-id", NODE, "--preset", "standalone"], "--commitment-atx-id"),
+        (["post", "init", "--datadir", "/tmp/x", "--commitment-atx-id", ATX, "--preset", "mainnet", "--num-units", "1",
+          "--node-id", NODE], "minimum of 4"),  # fmt: skip
+        (["post", "init", "--datadir", "/tmp/x", "--commitment-atx-id", ATX, "--node-id", NODE, "--preset", "nope"],
+         "unknown preset"),  # fmt: skip
+        (["post", "verify-proof", "--proof", "{}"], "lacks"),
+        (["post", "verify-data", "--datadir", "/nonexistent"], "postdata_metadata.json"),
+        (["post", "init", "--datadir", "/tmp/x", "--commitment-atx-id", ATX, "--node-id", NODE, *SHAPE,
+          "--provider", "77"], "provider"),  # fmt: skip
+    ],
+)
+def test_bad_input_is_one_line(smesh, args, needle):
+    line = one_error_line(smesh(*args))
+    assert needle in line
+
+
+def test_reset_needs_confirmation(smesh, reference, tmp_path):
+    datadir = tmp_path / "d"
+    shutil.copytree(reference, datadir)
+    before = snapshot(datadir)
+    line = one_error_line(smesh(*init_args(datadir, "--reset")))
+    assert "--yes" in line
+    assert snapshot(datadir) == before

@@ -51,4 +51,12 @@ step "Decode it (parts sorted by ref, gas for a 2-key principal)" smesh tx decod
 step "Sign a message the way smapp does, and verify it" \
   bash -c "smesh wallet sign-message 'I own this address' --file '$work/alice.json' --password-file '$work/password' > '$work/msg.json' && smesh wallet verify-message '$work/msg.json'"
 
+zero=$(python3 -c 'print("00" * 32)')
+step "PoST: initialize standalone-sized data (a new identity is generated)" \
+  smesh post init --datadir "$work/post" --preset standalone --commitment-atx-id "$zero" --yes
+step "PoST: prove it for the all-zero challenge (the initial PoST of a first ATX)" \
+  bash -c "smesh post prove --datadir '$work/post' --preset standalone --challenge $zero | tee '$work/proof.json'"
+step "PoST: verify the proof, then every label on disk" \
+  bash -c "smesh post verify-proof --proof '$work/proof.json' --preset standalone && smesh post verify-data --datadir '$work/post' --fraction 100"
+
 printf '\n\033[1mTour complete.\033[0m\n'

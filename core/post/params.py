@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from core.config import node as nodes
+from core.config.node import NodeConfig
 from core.errors import InvalidInput
 
 GIB = 1 << 30
@@ -100,59 +102,29 @@ def check_nonces(nonces: int) -> None:
         raise ParamsError(f"nonces must be a multiple of 16 between 16 and 4096, got {nonces}")
 
 
-MAINNET = PostParams(
-    name="mainnet",
-    labels_per_unit=1 << 32,
-    min_num_units=4,
-    max_num_units=MAX_U32,
-    default_num_units=4,
-    k1=26,
-    k2=37,
-    k3=1,
-    pow_difficulty=MAINNET_POW_DIFFICULTY,
-    nonces=288,
-    randomx_mode="fast",
-)
-TESTNET = PostParams(
-    name="testnet",
-    labels_per_unit=1024,
-    min_num_units=2,
-    max_num_units=MAX_U32,
-    default_num_units=2,
-    k1=26,
-    k2=37,
-    k3=1,
-    pow_difficulty=EASY_POW_DIFFICULTY,
-    nonces=288,
-    randomx_mode="light",  # the all-ff target makes the 2 GiB dataset pointless
-)
-STANDALONE = PostParams(
-    name="standalone",
-    labels_per_unit=64,
-    min_num_units=1,
-    max_num_units=2,
-    default_num_units=1,
-    k1=12,
-    k2=4,
-    k3=1,
-    pow_difficulty=EASY_POW_DIFFICULTY,
-    nonces=16,
-    randomx_mode="light",
-)
-FASTNET = PostParams(
-    name="fastnet",
-    labels_per_unit=128,
-    min_num_units=2,
-    max_num_units=4,
-    default_num_units=2,
-    k1=12,
-    k2=4,
-    k3=1,
-    pow_difficulty=EASY_POW_DIFFICULTY,
-    scrypt_n=2,
-    nonces=16,
-    randomx_mode="light",
-    compute_batch_size=128,
+def _from_network(network: NodeConfig, default_num_units: int, pow_difficulty: bytes, **prover: object) -> PostParams:
+    """PoST parameters of a node preset: the shape a verifier checks, plus prover defaults."""
+    return PostParams(
+        name=network.preset,
+        labels_per_unit=network.labels_per_unit,
+        min_num_units=network.min_num_units,
+        max_num_units=network.max_num_units,
+        default_num_units=default_num_units,
+        k1=network.k1,
+        k2=network.k2,
+        k3=network.k3,
+        scrypt_n=network.scrypt_n,
+        pow_difficulty=pow_difficulty,
+        **prover,
+    )
+
+
+MAINNET = _from_network(nodes.MAINNET, 4, MAINNET_POW_DIFFICULTY, nonces=288, randomx_mode="fast")
+# the all-ff target makes RandomX's 2 GiB dataset pointless: light mode on every other network
+TESTNET = _from_network(nodes.TESTNET, 2, EASY_POW_DIFFICULTY, nonces=288, randomx_mode="light")
+STANDALONE = _from_network(nodes.STANDALONE, 1, EASY_POW_DIFFICULTY, nonces=16, randomx_mode="light")
+FASTNET = _from_network(
+    nodes.FASTNET, 2, EASY_POW_DIFFICULTY, nonces=16, randomx_mode="light", compute_batch_size=128
 )
 
 PRESETS: dict[str, PostParams] = {p.name: p for p in (MAINNET, TESTNET, STANDALONE, FASTNET)}

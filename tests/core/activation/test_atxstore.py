@@ -1,5 +1,6 @@
 """AtxStore: ATX rows + blobs in one transaction, identity/epoch queries, weights, malfeasance."""
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -33,6 +34,13 @@ def test_add_then_get_round_trips_every_field(store):
     assert store.received(a.id) == pytest.approx(1000.5)
     assert store.weight(a.id) == 100  # 4 units × 25 ticks
     assert store.get(b"\x00" * 32) is None and store.blob(b"\x00" * 32) is None
+
+
+def test_vrf_nonce_uses_all_64_bits(store):
+    big = dataclasses.replace(info(2, B, epoch=3), vrf_nonce=2**64 - 5)
+    store.add(big, b"blob")
+    assert store.get(big.id).vrf_nonce == 2**64 - 5
+    assert [a.vrf_nonce for a in store.targeting(4)] == [2**64 - 5]
 
 
 def test_adding_twice_keeps_the_first(store):

@@ -1,15 +1,376 @@
-"""`smesh node` (being built: see the open issue)."""
+"""`smesh node run`: a full node in one process (spec/node.md §10.1 standalone mode).
+
+With `--preset standalone` the process is a complete one-node network: the node (clock,
+tortoise, hare, beacon, proposals, blocks, VM and the SQLite mesh), an embedded PoET server
+doing real sequential work, and the NIPoST/ATX builder that initialises PoST data and publishes
+one ATX per epoch.  The first ATX goes out in epoch 1; from epoch 2 on every layer carries the
+node's proposal and the block subsidy is credited to the coinbase.
+
+The data directory holds `genesis.json` (fixed at the first start: a later start with another
+genesis is refused), `identities/local.key`, `state.sql`, `local.sql`, `post/` and `poet/`.
+Ctrl-C or SIGTERM shuts everything down cleanly; after a crash the node continues from its store.
+
+This module only assembles the pieces and renders their progress; the protocol lives in core.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-from core.errors import SmeshError
+from cli.output import console, note
+from cli.state import options
+from core.errors import InvalidInput, SmeshError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Full node: smesh, keep the mesh, serve the API.")
+
+STANDALONE_COINBASE_SEED = b"1"  # go-spacemesh standalone: GenerateAddress([]byte("1"))
+DEFAULT_POET_LISTEN = "127.0.0.1:10010"
+QUIET_EVENTS = frozenset({"layer"})  # shown in the live table rather than as lines
 
 
-@app.command(hidden=True)
-def todo() -> None:
-    """Not available yet."""
-    raise SmeshError("smesh node is not available yet")
+@dataclasses.dataclass
+class Setup:
+    """Everything `run` resolved from flags and the data directory before starting."""
+
+    config: Any  # NodeConfig
+    data_dir: Path
+    secret_key: bytes
+    coinbase: bytes
+    units: int
+
+
+# --- resolving flags and the data directory -----------------------------------------------------
+
+
+def _parse_accounts(values: list[str], hrp: str) -> dict[str, int]:
+    from core.tx.units import parse_amount
+    from core.wallet.address import decode_address, encode_address
+
+    accounts: dict[str, int] = {}
+    for value in values:
+        address, sep, amount = value.partition("=")
+        if not sep:
+            raise InvalidInput(f"--account {value!r}: use ADDRESS=AMOUNT, e.g. {hrp}1...=100smh")
+        raw = decode_address(address, hrp)
+        accounts[encode_address(raw, hrp)] = accounts.get(encode_address(raw, hrp), 0) + parse_amount(amount)
+    return accounts
+
+
+def _genesis_file(data_dir: Path, genesis_time: int | None, extra: str, accounts: dict[str, int]) -> tuple[int, dict]:
+    """Read or write `genesis.json` (spec §0: written once, never changed)."""
+    from core import atomicfile
+
+    path = data_dir / "genesis.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise SmeshError(f"cannot read {path}: {e}") from None
+        if genesis_time is not None and genesis_time != stored["time"]:
+            raise InvalidInput(
+                f"{data_dir} belongs to the network with genesis time {stored['time']}; "
+                "drop --genesis-time or use another --data-dir"
+            )
+        if stored.get("extra_data") != extra or (accounts and accounts != stored.get("accounts", {})):
+            raise InvalidInput(f"{data_dir} belongs to another network (genesis extra data or accounts differ)")
+        return int(stored["time"]), dict(stored.get("accounts", {}))
+    if genesis_time is None:
+        raise InvalidInput("a new node needs --genesis-time (e.g. now+30s)")
+    atomicfile.write_new(path, json.dumps({"time": genesis_time, "extra_data": extra, "accounts": accounts}).encode())
+    return genesis_time, accounts
+
+
+def _identity(data_dir: Path) -> bytes:
+    """The smesher key (`identities/local.key`: hex of seed ‖ public key, as go-spacemesh keeps it)."""
+    import os
+
+    from core import atomicfile
+    from core.crypto.signing import public_key_of, signing_key
+
+    path = data_dir / "identities" / "local.key"
+    if path.exists():
+        try:
+            return bytes(signing_key(bytes.fromhex(path.read_text().strip())).encode())
+        except (OSError, ValueError) as e:
+            raise SmeshError(f"cannot read the identity key {path}: {e}") from None
+    atomicfile.ensure_directory(path.parent)
+    seed = os.urandom(32)
+    atomicfile.write_new(path, (seed + public_key_of(seed)).hex().encode())
+    return seed
+
+
+def _prepare(
+    preset: str, config_file: Path | None, data_dir: Path | None, genesis_text: str | None, accounts: list[str],
+    coinbase_text: str | None, units: int | None,
+) -> Setup:
+    from core import atomicfile
+    from core.config.node import PRESETS, load_config, parse_genesis_time
+    from core.wallet.address import decode_address
+
+    if preset not in PRESETS:
+        raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    base = load_config(preset, config_file)
+    data_dir = (data_dir or Path(tempfile.gettempdir()) / "spacemesh").expanduser()
+    try:
+        atomicfile.ensure_directory(data_dir)
+    except OSError as e:
+        raise SmeshError(f"cannot use data directory {data_dir}: {e}") from None
+    wanted = parse_genesis_time(genesis_text) if genesis_text is not None else None
+    if PRESETS[preset].genesis_time is not None and wanted is None:
+        wanted = base.genesis_time
+    genesis, funded = _genesis_file(data_dir, wanted, base.genesis_extra_data, _parse_accounts(accounts, base.hrp))
+    config = load_config(preset, config_file, {"genesis_time": genesis, "genesis_accounts": funded})
+    coinbase = (
+        decode_address(coinbase_text, config.hrp)
+        if coinbase_text
+        else bytes(4) + STANDALONE_COINBASE_SEED.ljust(20, b"\x00")
+    )
+    units = config.min_num_units if units is None else units
+    if not config.min_num_units <= units <= config.max_num_units:
+        raise InvalidInput(f"--units must be {config.min_num_units}..{config.max_num_units} on {preset}")
+    return Setup(config, data_dir, _identity(data_dir), coinbase, units)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+class Activation:
+    """The ATX source: the real builder with an embedded PoET, or the deterministic stand-in."""
+
+    def __init__(self, setup: Setup, node: Any, local: Any, poet_listen: tuple[str, int], simulated: bool) -> None:
+        self.setup, self.node, self.local = setup, node, local
+        self.poet_listen, self.simulated = poet_listen, simulated
+        self.server: Any = None
+        self.client: Any = None
+        self.builder: Any = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from core.node.clock import sleep_until_wall
+        from core.node.simulation import simulated_activation
+
+        if self.simulated:
+            self.task = asyncio.create_task(simulated_activation(self.node, self.setup.units, sleep_until_wall))
+            return
+        await self._start_real()
+
+    async def _start_real(self) -> None:
+        from core.activation.builder import ActivationBuilder, BuilderConfig
+        from core.activation.handler import AtxHandler
+        from core.node.clock import sleep_until_wall
+        from core.poet.client import PoetClient
+        from core.poet.rounds import RoundSchedule
+        from core.poet.service import ServiceConfig, start_server
+
+        config, node = self.setup.config, self.node
+        schedule = RoundSchedule(config.require_genesis_time(), config.epoch_duration, config.phase_shift,
+                                 config.cycle_gap)
+        self.server = await start_server(ServiceConfig(self.setup.data_dir / "poet", schedule), self.poet_listen, None)
+        host, port = self.server.rest_address
+        self.client = PoetClient(f"http://{host}:{port}", retry_delay=0.5)
+        handler = AtxHandler(node.rules, node.clock.current_epoch, node.atxs, node.proofs, node.poets)
+        handler.subscribe(on_atx=node.on_atx, on_malicious=node.on_malicious)
+        self.builder = ActivationBuilder(
+            BuilderConfig.from_node_config(config, self.setup.data_dir / "post", self.setup.coinbase, self.setup.units),
+            secret_key=self.setup.secret_key, rules=node.rules, clock=node.clock, sleep_until=sleep_until_wall,
+            local=self.local, handler=handler, poet_proofs=node.poets, poets=[self.client], publish=node.publish_atx,
+        )
+        self.task = self.builder.start()
+
+    def phase(self) -> str:
+        if self.builder is None:
+            return "simulated" if self.simulated else "-"
+        status = self.builder.status()
+        text = status.phase.value
+        if status.publish_epoch is not None:
+            text += f" (ATX for epoch {status.publish_epoch})"
+        return text + (f" - {status.last_error}" if status.last_error else "")
+
+    async def stop(self) -> None:
+        if self.builder is not None:
+            await self.builder.stop()
+        elif self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        if self.client is not None:
+            await self.client.close()
+        if self.server is not None:
+            await self.server.close()
+
+
+def _status_table(status: dict, phase: str) -> Any:
+    from rich.table import Table
+
+    from core.tx.units import format_smh
+
+    table = Table(title="smesh node", show_header=False, min_width=60)
+    elig = status["eligibility"]
+    rows = [
+        ("layer / epoch", f"{status['layer']} / {status['epoch']}"),
+        ("smesher", status["node_id"][:16] + "..."),
+        ("activation", phase),
+        ("own ATXs (target epoch)", ", ".join(f"{e}: {i[:12]}" for e, i in status["own_atxs"].items()) or "-"),
+        ("beacon", status["beacon"] or "-"),
+        ("eligibility", f"{elig['slots']} slots in {len(elig['layers'])} layers" if elig else "-"),
+        ("applied / verified", f"{status['last_applied']} / {status['verified']}"),
+        ("coinbase balance", format_smh(status["coinbase_balance"])),
+        ("mempool", str(status["mempool"])),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _json_line(event: str, fields: dict) -> None:
+    sys.stdout.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None) -> dict:
+    from core.activation.proofs import AtxProofChecker, PoetProofStore
+    from core.consensus.hare import Identity
+    from core.mesh.store import LocalStore, MeshStore
+    from core.node.bus import Bus
+    from core.node.clock import sleep_until_wall
+    from core.node.node import Node
+    from core.node.simulation import TICKS_PER_ROUND, SimulatedProofs
+
+    config = setup.config
+    mesh = MeshStore(setup.data_dir / "state.sql")
+    local = LocalStore(setup.data_dir / "local.sql")
+    poets = PoetProofStore(mesh)
+    checker = (
+        SimulatedProofs(config.tick_size * TICKS_PER_ROUND) if simulated else AtxProofChecker.from_config(config, poets)
+    )
+    node = Node(config, Identity(setup.secret_key), setup.coinbase, mesh, time.time, checker, "local", poets=poets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_event(event: str, fields: dict) -> None:
+        if options.json and event not in QUIET_EVENTS:
+            _json_line(event, fields)
+        if until_layer is not None and event == "applied" and fields["layer"] >= until_layer:
+            stop.set()
+
+    node.listeners.append(on_event)
+    node.start()
+    node.connect(Bus())  # standalone: a network of one
+    activation = Activation(setup, node, local, poet_listen, simulated)
+    tasks: list[asyncio.Task] = []
+    try:
+        await activation.start()
+        tasks.append(asyncio.create_task(node.run(sleep_until_wall), name="node"))
+        await _watch(node, activation, stop, tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await activation.stop()
+        status = node.status()
+        mesh.close()
+        local.close()
+    return status
+
+
+async def _watch(node: Any, activation: Activation, stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
+    """Show progress until asked to stop; a crashed task ends the run with its error."""
+    live = None
+    if not options.json:
+        from rich.live import Live
+
+        live = Live(_status_table(node.status(), activation.phase()), console=console(), refresh_per_second=2)
+        live.start()
+    last_layer = None
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+            status = node.status()
+            if live is not None:
+                live.update(_status_table(status, activation.phase()))
+            elif status["layer"] != last_layer:
+                _json_line("status", {**status, "activation": activation.phase()})
+            last_layer = status["layer"]
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("smesh")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if options.debug else logging.WARNING)
+    root.propagate = False
+    logging.getLogger("aiohttp").setLevel(logging.ERROR)
+
+
+@app.callback()
+def main() -> None:
+    """Full node: smesh, keep the mesh, serve the API."""
+
+
+@app.command()
+def run(
+    preset: Annotated[str, typer.Option("--preset", help="Network preset: standalone, devnet, fastnet, ...")] = "standalone",
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML or JSON file of settings on top of the preset.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", "-d", help="Where the node keeps its data (default: $TMPDIR/spacemesh).")
+    ] = None,
+    genesis_time: Annotated[
+        str | None, typer.Option("--genesis-time", help="Genesis: RFC 3339, Unix seconds or now+30s (first start only).")
+    ] = None,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", help="Genesis account ADDRESS=AMOUNT (e.g. 100smh); repeatable.")
+    ] = None,
+    coinbase: Annotated[
+        str | None, typer.Option("--coinbase", help="Address credited with rewards (standalone default: as go-spacemesh).")
+    ] = None,
+    units: Annotated[int | None, typer.Option("--units", min=1, help="PoST space units to smesh with.")] = None,
+    poet_listen: Annotated[
+        str, typer.Option("--poet-listen", help="Where the embedded PoET serves REST (host:port, port 0: any).")
+    ] = DEFAULT_POET_LISTEN,
+    simulated_activation: Annotated[
+        bool,
+        typer.Option("--simulated-activation", help="Stand-in ATXs instead of PoST + PoET (fast, for development)."),
+    ] = False,
+    until_layer: Annotated[
+        int | None, typer.Option("--until-layer", min=0, help="Exit cleanly once this layer is applied.")
+    ] = None,
+) -> None:
+    """Run a full node; with --preset standalone a whole one-node network (PoET and smeshing included)."""
+    from core.poet.rest import parse_listen
+
+    setup = _prepare(preset, config_file, data_dir, genesis_time, account or [], coinbase, units)
+    listen = parse_listen(poet_listen, "--poet-listen")
+    _setup_logging()
+    note(
+        f"node {setup.config.preset}: data in {setup.data_dir}, genesis {setup.config.genesis_time}, "
+        f"{setup.units} unit(s); Ctrl-C to stop"
+    )
+    status = asyncio.run(_serve(setup, listen, simulated_activation, until_layer))
+    if options.json:
+        _json_line("stopped", status)
+    else:
+        note(f"stopped at layer {status['layer']}; last applied layer {status['last_applied']}")

@@ -1,10 +1,11 @@
-# Quick start: `make run` (the main job) and `make test` (the test suite); each sets up .venv first.
+# Quick start: `make run` (the main job: a standalone node) and `make test` (the test suite);
+# each sets up .venv first.  `make tour` walks through the offline CLI.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench clean
+.PHONY: run tour test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# A one-node network in a fresh data directory (genesis in 20 s; first blocks about 2 minutes
+# later); Ctrl-C stops it.
 run: $(STAMP)
+	$(BIN)/smesh node run --preset standalone --genesis-time now+20s --data-dir "$$(mktemp -d)/spacemesh"
+
+tour: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/tour.sh
 
 test: $(STAMP)

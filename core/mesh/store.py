@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.errors import SmeshError
 from core.mesh.schema import LOCAL_MIGRATIONS, STATE_MIGRATIONS
+from core.types.ballot import Ballot, Block
 from core.vm.account import Account
 from core.vm.vm import LayerOutcome, TxStatus
 
@@ -72,6 +73,10 @@ class MeshStore:
                 raise
             self.conn.execute("COMMIT")
 
+    def _write(self, sql: str, params: tuple) -> None:
+        with self.transaction() as tx:
+            tx.execute(sql, params)
+
     # ---------------------------------------------------------------------------------------
     # Accounts
 
@@ -106,8 +111,15 @@ class MeshStore:
     # ---------------------------------------------------------------------------------------
     # Layers
 
-    def apply_layer(self, outcome: LayerOutcome, block_id: bytes, smesher_of: dict[bytes, bytes] | None = None) -> None:
-        """Record an applied layer: changed accounts, rewards, tx results and the state hash."""
+    def apply_layer(
+        self,
+        outcome: LayerOutcome,
+        block_id: bytes,
+        smesher_of: dict[bytes, bytes] | None = None,
+        aggregated_hash: bytes | None = None,
+    ) -> None:
+        """Record an applied layer: changed accounts, rewards, tx results, the state hash and (when
+        given) the aggregated (opinion) hash, all in one transaction."""
         smesher_of = smesher_of or {}
         with self.transaction() as tx:
             tx.executemany(
@@ -133,10 +145,10 @@ class MeshStore:
                     [(address, result.tx_id) for address in result.touched],
                 )
             tx.execute(
-                "INSERT INTO layers (id, processed, applied_block, state_hash) VALUES (?, 1, ?, ?) "
+                "INSERT INTO layers (id, processed, applied_block, state_hash, aggregated_hash) VALUES (?, 1, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET processed = 1, applied_block = excluded.applied_block, "
-                "state_hash = excluded.state_hash",
-                (outcome.layer, block_id, outcome.state_hash),
+                "state_hash = excluded.state_hash, aggregated_hash = COALESCE(excluded.aggregated_hash, aggregated_hash)",
+                (outcome.layer, block_id, outcome.state_hash, aggregated_hash),
             )
 
     def revert_to(self, layer: int) -> None:
@@ -151,6 +163,41 @@ class MeshStore:
             tx.execute("UPDATE transactions SET layer = NULL, block = NULL, result = NULL WHERE layer > ?", (layer,))
             tx.execute("UPDATE layers SET applied_block = NULL, state_hash = NULL WHERE id > ?", (layer,))
 
+    def init_genesis_layer(self, layer: int, block_id: bytes, state_hash: bytes, aggregated_hash: bytes) -> None:
+        """The effective genesis layer, applied with genesis state; left alone if already there."""
+        self._write(
+            "INSERT OR IGNORE INTO layers (id, processed, applied_block, state_hash, aggregated_hash)"
+            " VALUES (?, 1, ?, ?, ?)",
+            (layer, block_id, state_hash, aggregated_hash),
+        )
+
+    def set_aggregated_hash(self, layer: int, aggregated_hash: bytes) -> None:
+        """A new aggregated (opinion) hash for an applied layer whose block did not change."""
+        self._write("UPDATE layers SET aggregated_hash = ? WHERE id = ?", (aggregated_hash, layer))
+
+    def set_weak_coin(self, layer: int, coin: bool) -> None:
+        self._write(
+            "INSERT INTO layers (id, weak_coin) VALUES (?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET weak_coin = excluded.weak_coin",
+            (layer, int(coin)),
+        )
+
+    def weak_coin(self, layer: int) -> bool | None:
+        row = self.conn.execute("SELECT weak_coin FROM layers WHERE id = ?", (layer,)).fetchone()
+        return None if row is None or row[0] is None else bool(row[0])
+
+    def applied_layers(self) -> dict[int, bytes]:
+        """Layer -> applied block id, for every applied layer."""
+        rows = self.conn.execute("SELECT id, applied_block FROM layers WHERE state_hash IS NOT NULL").fetchall()
+        return {layer: block for layer, block in rows}
+
+    def layer_hashes(self, layer: int) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """(applied block, state hash, aggregated hash) of a layer."""
+        row = self.conn.execute(
+            "SELECT applied_block, state_hash, aggregated_hash FROM layers WHERE id = ?", (layer,)
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else (None, None, None)
+
     def last_applied(self) -> int | None:
         row = self.conn.execute("SELECT MAX(id) FROM layers WHERE state_hash IS NOT NULL").fetchone()
         return row[0]
@@ -160,7 +207,57 @@ class MeshStore:
         return row[0] if row else None
 
     # ---------------------------------------------------------------------------------------
+    # Ballots, blocks, hare outputs and certificates, beacons
+
+    def add_ballot(self, ballot_id: bytes, ballot: Ballot) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO ballots (id, atx, layer, pubkey, ballot) VALUES (?, ?, ?, ?, ?)",
+            (ballot_id, ballot.inner.atx_id, ballot.layer, ballot.smesher_id, ballot.encode()),
+        )
+
+    def ballots(self) -> list[Ballot]:
+        """Every stored ballot, by layer and then in arrival order."""
+        rows = self.conn.execute("SELECT ballot FROM ballots ORDER BY layer, rowid").fetchall()
+        return [Ballot.decode(row[0]) for row in rows]
+
+    def add_block(self, block: Block) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO blocks (id, layer, validity, block) VALUES (?, ?, NULL, ?)",
+            (block.id, block.layer, block.encode()),
+        )
+
+    def blocks(self) -> list[Block]:
+        """Every stored block, by layer and id."""
+        return [Block.decode(r[0]) for r in self.conn.execute("SELECT block FROM blocks ORDER BY layer, id")]
+
+    def add_hare_output(self, layer: int, block_id: bytes, certificate: bytes | None) -> None:
+        """A layer's hare output (`certificate` None) or its certificate (encoded); a certificate
+        added later for the same block completes the row, a missing one never erases it."""
+        self._write(
+            "INSERT INTO certificates (layer, block, cert, valid) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (layer, block) DO UPDATE SET cert = COALESCE(excluded.cert, cert)",
+            (layer, block_id, certificate),
+        )
+
+    def hare_outputs(self) -> list[tuple[int, bytes, bytes | None]]:
+        """(layer, block id, encoded certificate or None) rows, by layer and arrival order."""
+        rows = self.conn.execute("SELECT layer, block, cert FROM certificates ORDER BY layer, rowid").fetchall()
+        return [(layer, block, cert) for layer, block, cert in rows]
+
+    def add_beacon(self, epoch: int, beacon: bytes) -> None:
+        """An epoch's beacon; the first one stored stays."""
+        self._write("INSERT OR IGNORE INTO beacons (epoch, beacon) VALUES (?, ?)", (epoch, beacon))
+
+    def beacons(self) -> dict[int, bytes]:
+        return dict(self.conn.execute("SELECT epoch, beacon FROM beacons").fetchall())
+
+    # ---------------------------------------------------------------------------------------
     # Transactions
+
+    def transaction_blob(self, tx_id: bytes) -> bytes | None:
+        """A stored transaction's raw bytes."""
+        row = self.conn.execute("SELECT tx FROM transactions WHERE id = ?", (tx_id,)).fetchone()
+        return row[0] if row else None
 
     def add_transaction(self, tx_id: bytes, raw: bytes, principal: bytes, nonce: int, timestamp: int) -> bool:
         """Store a transaction seen for the first time; False if it was already known."""

@@ -14,6 +14,9 @@ import itertools
 import math
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +64,8 @@ class SimulatedTime:
         self._now = start
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._busy = 0  # worker-thread jobs in flight: time stands still until they are done
+        self._idle: asyncio.Event | None = None
 
     def now(self) -> float:
         return self._now
@@ -73,9 +78,30 @@ class SimulatedTime:
         heapq.heappush(self._waiters, (t, next(self._seq), future))
         await future
 
+    async def to_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """`asyncio.to_thread` on simulated time: the work takes no simulated time, as if the
+        worker were infinitely fast, so a simulation stays deterministic."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._busy += 1
+        self._idle.clear()
+        try:
+            return await asyncio.to_thread(fn, *args)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def _settle(self) -> None:
+        while self._busy and self._idle is not None:
+            await self._idle.wait()
+            for _ in range(8):  # let the awaiting tasks take the result
+                await asyncio.sleep(0)
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking waiters in time order and letting each run before the next."""
         target = self._now + seconds
+        await self._settle()
         while self._waiters and self._waiters[0][0] <= target:
             t, _, future = heapq.heappop(self._waiters)
             self._now = max(self._now, t)
@@ -83,6 +109,7 @@ class SimulatedTime:
                 future.set_result(None)
             for _ in range(8):  # let woken tasks run to their next await
                 await asyncio.sleep(0)
+            await self._settle()
         self._now = target
 
 

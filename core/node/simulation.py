@@ -281,7 +281,8 @@ class Simulation:
     def _launch(self, member: SimNode) -> None:
         store = MeshStore(member.db_path)
         node = member.node_cls(
-            self.config, member.identity, sim_coinbase(member.name), store, self.time.now, self.proofs, member.name
+            self.config, member.identity, sim_coinbase(member.name), store, self.time.now, self.proofs, member.name,
+            offload=self.time.to_thread,
         )
         node.start()
         node.connect(self.bus)

@@ -3,12 +3,14 @@ import sqlite3
 import pytest
 from nacl.signing import SigningKey
 
+from core.crypto.signing import public_key_of
 from core.mesh.schema import STATE_MIGRATIONS
 from core.mesh.store import LocalStore, MeshStore, StoreError, open_database
 from core.tx import build
 from core.tx.signing import sign_single
 from core.tx.transaction import decode_tx
 from core.tx.templates import wallet_principal
+from core.types.ballot import VRF_PROOF_SIZE, Ballot, Block, EpochData, InnerBallot, InnerBlock, Votes, VotingEligibility
 from core.vm.vm import VM, TxStatus
 
 GENESIS = bytes(20)
@@ -110,3 +112,76 @@ def test_local_store_key_values(tmp_path):
     local.put("k", b"2")
     assert local.get("k") == b"2"
     local.close()
+
+
+# --- consensus records: ballots, blocks, hare outputs and certificates, beacons, layer hashes --
+
+SEED = bytes(range(32))
+
+
+def _ballot(layer: int, atx_id: bytes, seed: bytes = SEED) -> Ballot:
+    inner = InnerBallot(layer, atx_id, bytes(32), bytes(20), EpochData(bytes(32), b"abcd", 3))
+    proofs = (VotingEligibility(0, bytes(VRF_PROOF_SIZE)),)
+    return Ballot.sign(inner, Votes(bytes(20), (), (), ()), proofs, seed, public_key_of(seed), GENESIS)
+
+
+def _block(layer: int, tx_ids: tuple[bytes, ...] = ()) -> Block:
+    return Block(InnerBlock(layer, 100, (), tx_ids))
+
+
+def test_ballots_round_trip_in_layer_then_arrival_order(store):
+    later, first, second = _ballot(22, b"\x01" * 32), _ballot(21, b"\x02" * 32), _ballot(21, b"\x03" * 32)
+    for ballot in (later, first, second):
+        store.add_ballot(ballot.id, ballot)
+    store.add_ballot(first.id, first)  # stored once
+    assert store.ballots() == [first, second, later]
+    row = store.conn.execute("SELECT atx, layer, pubkey FROM ballots WHERE id = ?", (later.id,)).fetchone()
+    assert row == (b"\x01" * 32, 22, public_key_of(SEED))
+
+
+def test_blocks_round_trip_by_layer(store):
+    b22, b21 = _block(22, (b"\x05" * 32,)), _block(21)
+    for block in (b22, b21, b22):
+        store.add_block(block)
+    assert store.blocks() == [b21, b22]
+
+
+def test_hare_output_keeps_its_certificate(store):
+    store.add_hare_output(21, b"\xaa" * 20, None)
+    store.add_hare_output(22, b"\xbb" * 20, b"cert-22")
+    store.add_hare_output(21, b"\xaa" * 20, b"cert-21")  # the certificate arrives after the hare output
+    store.add_hare_output(22, b"\xbb" * 20, None)  # a later plain hare output does not erase it
+    assert store.hare_outputs() == [(21, b"\xaa" * 20, b"cert-21"), (22, b"\xbb" * 20, b"cert-22")]
+
+
+def test_first_beacon_of_an_epoch_stays(store):
+    store.add_beacon(2, b"\x01\x02\x03\x04")
+    store.add_beacon(3, b"\x05\x06\x07\x08")
+    store.add_beacon(2, b"\xff\xff\xff\xff")
+    assert store.beacons() == {2: b"\x01\x02\x03\x04", 3: b"\x05\x06\x07\x08"}
+
+
+def test_transaction_blob(store):
+    raw = signed(build.wallet_spawn(bytes(KEY.verify_key)))
+    tx = decode_tx(raw)
+    assert store.transaction_blob(tx.id) is None
+    store.add_transaction(tx.id, raw, tx.principal, tx.nonce, 0)
+    assert store.transaction_blob(tx.id) == raw
+
+
+def test_layer_hashes_are_written_with_the_applied_layer(store):
+    store.init_genesis_layer(19, bytes(20), b"g" * 32, b"o" * 32)
+    store.init_genesis_layer(19, b"\x01" * 20, b"x" * 32, b"x" * 32)  # a restart leaves it alone
+    assert store.layer_hashes(19) == (bytes(20), b"g" * 32, b"o" * 32)
+    store.set_weak_coin(20, True)
+    outcome = VM_.apply(store.view(19), 20, [])
+    store.apply_layer(outcome, b"\x20" * 20, aggregated_hash=b"h" * 32)
+    assert store.layer_hashes(20) == (b"\x20" * 20, outcome.state_hash, b"h" * 32)
+    assert store.weak_coin(20) is True and store.weak_coin(21) is None
+    assert store.applied_layers() == {19: bytes(20), 20: b"\x20" * 20}
+    store.set_aggregated_hash(20, b"k" * 32)  # the tortoise changed its opinion, not the block
+    assert store.layer_hashes(20)[2] == b"k" * 32
+    store.revert_to(19)
+    assert store.applied_layers() == {19: bytes(20)}
+    assert store.layer_hashes(21) == (None, None, None)
+

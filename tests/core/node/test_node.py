@@ -19,15 +19,8 @@ from core.crypto.hashing import hash32
 from core.crypto.signing import public_key_of
 from core.mesh.store import MeshStore
 from core.node.bus import Topic, Verdict
-from core.node.node import (
-    EMPTY_BLOCK,
-    BallotEquivocation,
-    EpochInfo,
-    LayerData,
-    MalfeasanceKind,
-    Node,
-    Request,
-)
+from core.node.node import Node
+from core.node.wire import EMPTY_BLOCK, BallotEquivocation, EpochInfo, LayerData, MalfeasanceKind, Request
 from core.node.simulation import SIM_CONFIG, SimulatedProofs, Simulation, build_sim_atx, sim_coinbase, sim_identity
 from core.tx.build import wallet_spawn
 from core.tx.signing import sign_single

@@ -23,7 +23,7 @@ import pytest
 
 from core.crypto.signing import public_key_of
 from core.node.bus import Topic, Verdict
-from core.node.node import EMPTY_BLOCK, Node
+from core.node.node import Node
 from core.node.simulation import (
     SIM_CONFIG,
     TICKS_PER_ROUND,
@@ -34,6 +34,7 @@ from core.node.simulation import (
     sim_coinbase,
     sim_identity,
 )
+from core.node.wire import EMPTY_BLOCK
 from core.tx.build import spend, wallet_spawn
 from core.tx.signing import sign_single
 from core.tx.templates import wallet_principal

@@ -122,24 +122,26 @@ def _prepare(
     if preset not in PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     base = load_config(preset, config_file)
+    # every flag is checked before anything is created on disk
+    wanted = parse_genesis_time(genesis_text) if genesis_text is not None else None
+    if PRESETS[preset].genesis_time is not None and wanted is None:
+        wanted = base.genesis_time
+    requested_accounts = _parse_accounts(accounts, base.hrp)
+    coinbase = (
+        decode_address(coinbase_text, base.hrp)
+        if coinbase_text
+        else bytes(4) + STANDALONE_COINBASE_SEED.ljust(20, b"\x00")
+    )
+    units = base.min_num_units if units is None else units
+    if not base.min_num_units <= units <= base.max_num_units:
+        raise InvalidInput(f"--units must be {base.min_num_units}..{base.max_num_units} on {preset}")
     data_dir = (data_dir or Path(tempfile.gettempdir()) / "spacemesh").expanduser()
     try:
         atomicfile.ensure_directory(data_dir)
     except OSError as e:
         raise SmeshError(f"cannot use data directory {data_dir}: {e}") from None
-    wanted = parse_genesis_time(genesis_text) if genesis_text is not None else None
-    if PRESETS[preset].genesis_time is not None and wanted is None:
-        wanted = base.genesis_time
-    genesis, funded = _genesis_file(data_dir, wanted, base.genesis_extra_data, _parse_accounts(accounts, base.hrp))
+    genesis, funded = _genesis_file(data_dir, wanted, base.genesis_extra_data, requested_accounts)
     config = load_config(preset, config_file, {"genesis_time": genesis, "genesis_accounts": funded})
-    coinbase = (
-        decode_address(coinbase_text, config.hrp)
-        if coinbase_text
-        else bytes(4) + STANDALONE_COINBASE_SEED.ljust(20, b"\x00")
-    )
-    units = config.min_num_units if units is None else units
-    if not config.min_num_units <= units <= config.max_num_units:
-        raise InvalidInput(f"--units must be {config.min_num_units}..{config.max_num_units} on {preset}")
     return Setup(config, data_dir, _identity(data_dir), coinbase, units)
 
 

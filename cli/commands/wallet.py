@@ -49,8 +49,7 @@ NewFile = Annotated[
 
 def account_index(account: walletfile.Account) -> int | None:
     """The i of an account at m/44'/540'/0'/0'/i' (smcli and smapp path spellings)."""
-    last = account.path.rstrip("'").rsplit("/", 1)[-1]
-    return int(last) if last.isdigit() and account.path.count("/") >= 4 else None
+    return walletfile.account_index(account.path)
 
 
 # Wallets an interactive session (`smesh repl`, `open`) keeps unlocked: resolved path → (wallet, password).

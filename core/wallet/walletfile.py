@@ -209,7 +209,7 @@ def new_wallet_secrets(mnemonic: str, n_accounts: int = 1, *, now: datetime | No
     return WalletSecrets(mnemonic=phrase, accounts=accounts, master=master)
 
 
-def _account_index(path: str) -> int | None:
+def account_index(path: str) -> int | None:
     """Index i of a path m/44'/540'/0'/0'/i' (with or without the leading "m/"), else None."""
     text = path if path.startswith("m/") else "m/" + path
     try:
@@ -231,7 +231,7 @@ def add_accounts(secrets: WalletSecrets, count: int = 1, *, now: datetime | None
             f"a wallet holds at most {MAX_ACCOUNTS} accounts; this one has {len(secrets.accounts)}"
         )
     seed = mnemonic_to_seed(secrets.mnemonic)
-    known = [i for i in (_account_index(a.path) for a in secrets.accounts) if i is not None]
+    known = [i for i in (account_index(a.path) for a in secrets.accounts) if i is not None]
     start = max(known) + 1 if known else len(secrets.accounts)
     created = format_timestamp(now)
     new = tuple(

@@ -36,7 +36,7 @@ from core.errors import DecodeError, InvalidInput, TxError
 from core.tx import build
 from core.tx.gas import AccountKind, fee, max_gas
 from core.tx.signing import combine as combine_parts
-from core.tx.signing import multisig_keys
+from core.tx.signing import make_part, multisig_keys
 from core.tx.templates import (
     MultisigSpawnArgs,
     Template,
@@ -155,9 +155,7 @@ class Signer:
 
     def sign_part(self, tx: Transaction, ref: int) -> SignaturePart:
         """This signer's multisig part (`ref` = position of its key in the account's key list)."""
-        if not 0 <= ref < 64:
-            raise TxError(f"signature ref must be 0..63, got {ref}")
-        return SignaturePart(ref, self.signature(tx))
+        return make_part(ref, self.signature(tx))
 
     def close(self) -> None:
         if self._app is not None:

@@ -19,11 +19,16 @@ def sign_single(tx: Transaction, secret_key: bytes, genesis_id: bytes) -> Transa
     return tx.with_signature(sign_tx(secret_key, genesis_id, tx.unsigned_bytes()))
 
 
-def sign_part(tx: Transaction, secret_key: bytes, genesis_id: bytes, ref: int) -> SignaturePart:
-    """One co-signer's part: `ref` is the position of the signer's key in the account's key list."""
+def make_part(ref: int, signature: bytes) -> SignaturePart:
+    """A part from a signature made anywhere (in memory, on a Ledger): `ref` is the key's position."""
     if not 0 <= ref < 64:
         raise TxError(f"signature ref must be 0..63, got {ref}")
-    return SignaturePart(ref, sign_tx(secret_key, genesis_id, tx.unsigned_bytes()))
+    return SignaturePart(ref, signature)
+
+
+def sign_part(tx: Transaction, secret_key: bytes, genesis_id: bytes, ref: int) -> SignaturePart:
+    """One co-signer's part, signed in memory."""
+    return make_part(ref, sign_tx(secret_key, genesis_id, tx.unsigned_bytes()))
 
 
 def multisig_keys(tx: Transaction) -> tuple[int, tuple[bytes, ...]] | None:

@@ -33,7 +33,7 @@ import enum
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -231,16 +231,6 @@ class ActivationState:
         self.local = local
         self.node_id = node_id
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Any]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
     def commitment(self) -> bytes | None:
         return self.local.get(self.COMMITMENT_KEY)
 
@@ -280,7 +270,7 @@ class ActivationState:
 
     def save_challenge(self, c: NIPostChallengeV1) -> None:
         p = c.initial_post
-        with self._tx() as tx:
+        with self.local.transaction() as tx:
             self._clear(tx)
             tx.execute(
                 "INSERT INTO challenge (id, epoch, sequence, prev_atx, pos_atx, commit_atx, post_nonce, "
@@ -328,7 +318,7 @@ class ActivationState:
 
     def clear_cycle(self) -> None:
         """Forget the challenge, its registrations and NIPoST (published, or expired)."""
-        with self._tx() as tx:
+        with self.local.transaction() as tx:
             self._clear(tx)
 
     def _clear(self, tx: Any) -> None:

@@ -50,6 +50,18 @@ def open_database(path: Path | str, migrations: Sequence[str]) -> sqlite3.Connec
     return conn
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, lock: threading.RLock) -> Iterator[sqlite3.Connection]:
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class MeshStore:
     """`state.sql`: consensus data.  Thread-safe for one writer and many readers."""
 
@@ -61,17 +73,9 @@ class MeshStore:
     def close(self) -> None:
         self.conn.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """All statements inside commit together or not at all."""
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        return _transaction(self.conn, self._lock)
 
     def _write(self, sql: str, params: tuple) -> None:
         with self.transaction() as tx:
@@ -307,6 +311,11 @@ class LocalStore:
 
     def __init__(self, path: Path | str) -> None:
         self.conn = open_database(path, LOCAL_MIGRATIONS)
+        self._lock = threading.RLock()
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """All statements inside commit together or not at all."""
+        return _transaction(self.conn, self._lock)
 
     def close(self) -> None:
         self.conn.close()

@@ -58,6 +58,11 @@ class NodeConfig:
     txs_per_proposal: int = 100
     block_gas_limit: int = 2**64 - 1
     genesis_accounts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # the API (spec/api-ecosystem.md §1.1): go-spacemesh's option names and defaults; "" turns a listener off
+    grpc_public_listener: str = "0.0.0.0:9092"
+    grpc_private_listener: str = "127.0.0.1:9093"
+    grpc_json_listener: str = ""
+    grpc_cors_allowed_origin: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------------------------------
     @property
@@ -115,10 +120,19 @@ class NodeConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid config ({self.preset}): {message}")
+        for key in ("grpc_public_listener", "grpc_private_listener", "grpc_json_listener"):
+            value = getattr(self, key)
+            if value and not _valid_listener(value):
+                raise ConfigError(f"invalid config ({self.preset}): {key.replace('_', '-')} {value!r} is not HOST:PORT")
         for address, balance in self.genesis_accounts.items():
             if not isinstance(balance, int) or not 0 <= balance < 2**63:  # more than all SMH that will exist
                 raise ConfigError(f"genesis account {address}: balance must be 0 to 2^63-1 smidge")
         return self
+
+
+def _valid_listener(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host) and port.isdigit() and 0 <= int(port) <= 65535
 
 
 STANDALONE = NodeConfig(
@@ -141,6 +155,10 @@ STANDALONE = NodeConfig(
     k2=4,
     k3=1,
     poet_grace_period=12.0,
+    grpc_public_listener="0.0.0.0:10092",
+    grpc_private_listener="127.0.0.1:10093",
+    grpc_json_listener="0.0.0.0:10095",
+    grpc_cors_allowed_origin=("*",),  # a local network: browser wallets may call it from anywhere
 )
 
 FASTNET = dataclasses.replace(
@@ -161,6 +179,10 @@ FASTNET = dataclasses.replace(
     scrypt_n=2,
     poet_grace_period=10.0,
     atx_grade_delay=1.0,
+    grpc_public_listener="0.0.0.0:9092",
+    grpc_private_listener="127.0.0.1:9093",
+    grpc_json_listener="",
+    grpc_cors_allowed_origin=(),
 )
 
 # A local multi-node network: standalone timing, several smeshers, a tiny PoST.
@@ -267,6 +289,11 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise TypeError
             return {str(k): int(v) for k, v in value.items()}
+        if name == "grpc_cors_allowed_origin":
+            values = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(v, str) for v in values):
+                raise TypeError
+            return tuple(values)
         if kind.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError

@@ -148,6 +148,11 @@ class MeshStore:
                     "INSERT OR IGNORE INTO transactions_results_addresses (address, tid) VALUES (?, ?)",
                     [(address, result.tx_id) for address in result.touched],
                 )
+            for skipped in outcome.ineffective:  # recorded so the API can say why; reverted like the rest
+                tx.execute(
+                    "UPDATE transactions SET layer = ?, block = ?, result = ? WHERE id = ?",
+                    (outcome.layer, block_id, _encode_result(TxStatus.INVALID, skipped.reason, 0), skipped.tx_id),
+                )
             tx.execute(
                 "INSERT INTO layers (id, processed, applied_block, state_hash, aggregated_hash) VALUES (?, 1, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET processed = 1, applied_block = excluded.applied_block, "
@@ -273,7 +278,8 @@ class MeshStore:
             return cursor.rowcount == 1
 
     def transaction_result(self, tx_id: bytes) -> tuple[int, TxStatus, str, int] | None:
-        """(layer, status, message, fee) of an applied transaction, or None."""
+        """(layer, status, message, fee) of a transaction in an applied block, or None; status INVALID
+        marks one the VM skipped as ineffective (it paid nothing and its nonce stays unused)."""
         row = self.conn.execute("SELECT layer, result FROM transactions WHERE id = ?", (tx_id,)).fetchone()
         if row is None or row[1] is None:
             return None

@@ -30,6 +30,7 @@ class TxStatus(enum.IntEnum):
 
     SUCCESS = 1
     FAILURE = 2
+    INVALID = 3  # ineffective: carried by the applied block but skipped by the VM (no fee, no nonce)
 
 
 @dataclasses.dataclass(frozen=True)

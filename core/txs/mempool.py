@@ -110,23 +110,19 @@ class Mempool:
 
     @staticmethod
     def _affordable(account: Account, pending: dict[int, PendingTx]) -> tuple[dict[int, PendingTx], Projection]:
-        """Pending transactions in nonce order while the balance covers them; the rest are dropped.
-
-        A transaction after a nonce gap is kept (its predecessor may still come) and its cost reserved,
-        but the projection (next nonce, balance) only counts the run of consecutive nonces."""
-        available, next_nonce, projected = account.balance, account.next_nonce, account.balance
+        """Pending transactions in nonce order while the balance covers them; the rest are dropped."""
+        balance, next_nonce = account.balance, account.next_nonce
         kept: dict[int, PendingTx] = {}
         for nonce in sorted(pending):
             entry = pending[nonce]
-            if nonce < account.next_nonce:
+            if nonce < account.next_nonce or entry.cost > balance:
+                if nonce >= account.next_nonce:
+                    break  # everything after an unaffordable transaction waits on it
                 continue
-            if entry.cost > available:
-                break  # everything after an unaffordable transaction waits on it
-            available -= entry.cost
+            balance -= entry.cost
+            next_nonce = nonce + 1
             kept[nonce] = entry
-            if nonce == next_nonce:
-                next_nonce, projected = nonce + 1, projected - entry.cost
-        return kept, Projection(next_nonce, projected)
+        return kept, Projection(next_nonce, balance)
 
     def _replace_account(self, principal: bytes, kept: dict[int, PendingTx]) -> None:
         for old in self._by_account.get(principal, {}).values():
@@ -150,11 +146,10 @@ class Mempool:
     def select(self, max_count: int, gas_limit: int) -> list[PendingTx]:
         """Transactions for a proposal: each account's in nonce order, higher fees first overall."""
         queues = {a: self.pending(a) for a in self._by_account}
-        expected = {a: self.state.account(a).next_nonce for a in queues}  # a nonce gap ends an account's run
         chosen: list[PendingTx] = []
         gas = 0
         while len(chosen) < max_count:
-            heads = [q[0] for a, q in queues.items() if q and q[0].tx.nonce == expected[a]]
+            heads = [q[0] for q in queues.values() if q]
             if not heads:
                 break
             best = max(heads, key=lambda e: (e.tx.gas_price, -e.received, e.tx.id))
@@ -164,7 +159,6 @@ class Mempool:
                 queues[best.tx.principal].clear()  # later nonces cannot go without this one
                 continue
             gas += cost
-            expected[best.tx.principal] += 1
             chosen.append(best)
         return chosen
 

@@ -194,11 +194,11 @@ class NodeBackend:
         if self.node is None:
             return SyncStatus(0, False, current, applied, applied, applied, applied)
         node = self.node
-        peers = len(node.net.peers()) - 1 if node.net is not None else 0  # the bus lists this node too
+        peers = len(node.net.peers()) if node.net is not None else 0  # the endpoint leaves this node out
         processed = max(node._synced, max(node.hare_outputs, default=0))  # noqa: SLF001 - the node's sync mark
         top = max(processed, applied, max(node.proposals, default=0))
         synced = current <= node.effective_genesis + 1 or node._synced >= current - SYNC_TOLERANCE  # noqa: SLF001
-        return SyncStatus(max(peers, 0), synced, current, top, processed, node.last_applied, node.tortoise.verified)
+        return SyncStatus(peers, synced, current, top, processed, node.last_applied, node.tortoise.verified)
 
     def is_synced(self) -> bool:
         return self.sync_status().synced

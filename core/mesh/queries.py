@@ -24,7 +24,7 @@ _NO_LAYER = 1 << 62  # sorts transactions not yet in an applied block after ever
 @dataclasses.dataclass(frozen=True)
 class LayerRow:
     number: int
-    applied_block: bytes | None  # EMPTY_BLOCK (32 zero bytes) for an empty layer; None: not applied
+    applied_block: bytes | None  # EMPTY_BLOCK (20 zero bytes) for an empty layer; None: not applied
     state_hash: bytes | None
     aggregated_hash: bytes | None  # the opinion (consensus) hash
     hare_block: bytes | None  # the hare output (None: none yet or empty)
@@ -279,6 +279,31 @@ class MeshQueries:
     ) -> int:
         where, args = self._atx_filter(start_epoch, end_epoch, ids, smesher_ids, coinbase)
         return self._conn.execute("SELECT COUNT(*) FROM atxs" + where, args).fetchone()[0]
+
+    def touched_addresses(self, tx_id: bytes) -> list[bytes]:
+        """Accounts an applied transaction's result touched (principal first, in the VM's order);
+        empty while pending and for ineffective transactions."""
+        rows = self._conn.execute(
+            "SELECT address FROM transactions_results_addresses WHERE tid = ? ORDER BY rowid", (tx_id,)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def account_addresses(self, offset: int = 0, limit: int | None = None) -> list[bytes]:
+        """Every account the state knows, most recently changed first (then by address)."""
+        page, page_args = _page(offset, limit)
+        rows = self._conn.execute(
+            "SELECT address FROM accounts GROUP BY address ORDER BY MAX(layer_updated) DESC, address" + page,
+            page_args,
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def top_layer(self) -> int | None:
+        """The highest layer the store has a row for (applied or not); None for an empty store."""
+        return self._conn.execute("SELECT MAX(id) FROM layers").fetchone()[0]
+
+    def top_atx_epoch(self) -> int | None:
+        """The highest publish epoch of a stored ATX; None without any."""
+        return self._conn.execute("SELECT MAX(epoch) FROM atxs").fetchone()[0]
 
 
 def _tx_row(row: tuple) -> TxRow:

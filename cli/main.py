@@ -26,10 +26,11 @@ COMPLETE_VAR = "_SMESH_COMPLETE"
 # group name → (module, help): loaded only when the group is used or help lists it
 GROUPS: dict[str, tuple[str, str]] = {
     "wallet": ("cli.commands.wallet", "Mnemonics, keys, wallet files, addresses and message signing."),
-    "tx": ("cli.commands.tx", "Build, sign, combine, decode and price transactions offline."),
+    "tx": ("cli.commands.tx", "Build, sign, combine, decode and price transactions; send them through a node."),
     "post": ("cli.commands.post", "PoST: initialize data (CPU or OpenCL), prove, verify."),
     "poet": ("cli.commands.poet", "PoET: run a proof-of-elapsed-time server, query it."),
     "node": ("cli.commands.node", "Full node: smesh, keep the mesh, serve the API."),
+    "rewards": ("cli.commands.rewards", "Rewards paid to an address or a smesher, from a node's API."),
     "ledger": ("cli.commands.ledger", "Ledger hardware wallet: version, addresses, emulator."),
     "repl": ("cli.commands.repl", "Interactive shell for wallet and transaction work."),
     "completion": ("cli.commands.completion", "Print a shell completion script (bash, zsh, fish)."),

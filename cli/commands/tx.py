@@ -1,4 +1,4 @@
-"""`smesh tx`: build, sign, combine, decode and price transactions offline.
+"""`smesh tx`: build, sign, combine, decode and price transactions offline; send and follow them through a node.
 
 Builders print the signed transaction as hex (or every field with --json).  Multisig and vesting
 transactions are signed in parts: each co-signer runs the same builder (or `tx sign`) and one of
@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from cli.commands.online import Api, Limit, Offset
 from cli.commands.wallet import find_account, open_wallet
 from cli.options import (
     AccountIndex,
@@ -52,7 +53,9 @@ from core.wallet.slip10 import account_path as ledger_account_path
 from core.wallet.walletfile import KEY_TYPE_LEDGER
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Build, sign, combine, decode and price transactions offline."
+    no_args_is_help=True,
+    add_completion=False,
+    help="Build, sign, combine, decode and price transactions; send them through a node.",
 )
 
 Nonce = Annotated[int, typer.Option("--nonce", min=0, help="The principal's next nonce.")]
@@ -625,3 +628,91 @@ def fee(
     gas = max_gas(tx, kind)
     result = {"maxGas": gas, "gasPrice": tx.gas_price, "fee": gas * tx.gas_price, "maxSpend": tx.max_spend}
     emit(result, lambda: console().print(f"max gas {gas}, fee {gas * tx.gas_price} smidge ({format_smh(gas * tx.gas_price)})"))
+
+
+# --------------------------------------------------------------------------------------------
+# Online: through a node's API (spec/api-ecosystem.md §1.6)
+
+
+@app.command()
+def send(
+    to: To,
+    amount: Amount,
+    gas_price: GasPrice = 1,
+    nonce: Annotated[
+        int | None,
+        typer.Option("--nonce", min=0, help="Nonce to use (default: the account's projected next nonce).",
+                     show_default=False),
+    ] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the node has accepted the spend.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds to wait for the result (and for a self-spawn).")
+    ] = 120,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    api: Api = None,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+    account: AccountIndex = 0,
+    ledger: UseLedger = False,
+    device: Device = None,
+) -> None:
+    """Send SMH through a node: self-spawns the account first if needed, submits, waits for the result."""
+    from cli.commands import online
+
+    code = online.send(
+        api=api, to=to, amount=amount, gas_price=gas_price, nonce=nonce, wait=not no_wait, timeout=timeout, yes=yes,
+        file=file, password_file=password_file, account=account, ledger=ledger, device=device,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    txid: Annotated[str, typer.Argument(help="Transaction id (64 hex characters).", show_default=False)],
+    api: Api = None,
+) -> None:
+    """State and result of a transaction, from a node."""
+    from cli.commands.online import UnknownTransaction, connect, key_values, record_json, record_rows
+
+    tx_id = parse_hex(txid, "transaction id", 32)
+    with connect(api) as client:
+        record = client.transaction(tx_id)
+    if record is None:
+        raise UnknownTransaction(f"the node at {client.api} does not know transaction {tx_id.hex()}")
+    emit(record_json(record, raw=True), lambda: key_values(record_rows(record)))
+
+
+@app.command("list")
+def list_(
+    address: Annotated[
+        str | None, typer.Argument(help="Address (default: every account of the wallet).", show_default=False)
+    ] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    api: Api = None,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Transactions of an address or of the wallet's accounts, newest first, from a node."""
+    from cli.commands.online import (
+        checked_addresses,
+        connect,
+        newest_first,
+        print_tx_table,
+        record_json,
+        tx_layer,
+        wallet_addresses,
+    )
+
+    with connect(api) as client:
+        hrp = client.network_info().hrp
+        if address is not None:
+            addresses = checked_addresses([address], hrp)
+            records = client.transactions(address=addresses[0], limit=limit, offset=offset)
+        else:
+            addresses = [a for _, a in wallet_addresses(file, password_file, hrp)]
+            pages = [client.transactions(address=a, limit=offset + limit) for a in addresses]
+            records = newest_first(pages, tx_layer, lambda r: r.tx.id, limit, offset)
+    title = addresses[0] if len(addresses) == 1 else f"{len(addresses)} accounts"
+    emit([record_json(r) for r in records], lambda: print_tx_table(records, f"Transactions of {title}"))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.commands.online import Api
 from cli.options import (
     AccountIndex,
     Hrp,
@@ -393,3 +394,49 @@ def verify_message(
     )
     if not ok:
         raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Online: through a node's API
+
+
+@app.command()
+def balance(
+    addresses: Annotated[
+        list[str] | None,
+        typer.Argument(help="Addresses to look up (default: every account of the wallet).", show_default=False),
+    ] = None,
+    api: Api = None,
+    file: WalletFile = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Balance, nonce and projected state (with pending transactions) of accounts, from a node."""
+    from cli.commands.online import account_json, checked_addresses, connect, smh, wallet_addresses
+
+    with connect(api) as client:
+        hrp = client.network_info().hrp  # addresses in the node's network, whatever --hrp others use
+        if addresses:
+            entries: list[tuple[int | None, str]] = [(None, a) for a in checked_addresses(addresses, hrp)]
+        else:
+            entries = wallet_addresses(file, password_file, hrp)
+        accounts = client.accounts([a for _, a in entries])
+    rows = [account_json(acc, index) for (index, _), acc in zip(entries, accounts, strict=True)]
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table(title=f"Balances ({client.api}, {hrp})", title_justify="left")
+        show_index = any(index is not None for index, _ in entries)
+        columns = (("#",) if show_index else ()) + ("address", "balance", "nonce", "projected balance", "next nonce",
+                                                   "layer", "spawned")
+        for column in columns:
+            table.add_column(column, overflow="fold",
+                             justify="right" if column in ("#", "nonce", "next nonce", "layer") else "left")
+        for (index, _), acc in zip(entries, accounts, strict=True):
+            cells = [("-" if index is None else str(index))] if show_index else []
+            cells += [acc.address, smh(acc.current.balance), str(acc.current.counter), smh(acc.projected.balance),
+                      str(acc.projected.counter), str(acc.current.layer), "yes" if acc.spawned else "no"]
+            table.add_row(*cells)
+        console().print(table)
+
+    emit(rows, human)

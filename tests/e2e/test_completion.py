@@ -42,7 +42,7 @@ def complete(instruction: str, words: str, cword: str) -> subprocess.CompletedPr
 
 def test_runtime_answers_each_shell():
     bash = complete("complete_bash", "smesh tx s", "2")
-    assert bash.returncode == 0 and bash.stdout.split() == ["plain,spawn", "plain,spend", "plain,sign"]
+    assert bash.returncode == 0 and bash.stdout.split() == ["plain,spawn", "plain,spend", "plain,sign", "plain,send", "plain,status"]
     zsh = complete("complete_zsh", "smesh tx sp", "2")
     kind, value, description = zsh.stdout.splitlines()[:3]  # zsh gets descriptions too
     assert (kind, value) == ("plain", "spawn") and description.startswith("Self-spawn a wallet account")
@@ -70,7 +70,7 @@ done
 def test_real_bash_completion():
     prefixes = {
         "smesh w": "wallet",
-        "smesh tx s": "spawn spend sign",
+        "smesh tx s": "spawn spend sign send status",
         "smesh tx spend --n": "--nonce --network",
         "smesh ledger ": "version address emulate",
         "smesh wallet create --l": "--ledger",

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.commands.online import Api
 from cli.output import console, note
 from cli.state import options
 from core.errors import InvalidInput, SmeshError
@@ -113,7 +114,7 @@ def _identity(data_dir: Path) -> bytes:
 
 def _prepare(
     preset: str, config_file: Path | None, data_dir: Path | None, genesis_text: str | None, accounts: list[str],
-    coinbase_text: str | None, units: int | None,
+    coinbase_text: str | None, units: int | None, api: dict[str, Any] | None = None,
 ) -> Setup:
     from core import atomicfile
     from core.config.node import PRESETS, load_config, parse_genesis_time
@@ -121,7 +122,7 @@ def _prepare(
 
     if preset not in PRESETS:
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    base = load_config(preset, config_file)
+    base = load_config(preset, config_file, api)
     # every flag is checked before anything is created on disk
     wanted = parse_genesis_time(genesis_text) if genesis_text is not None else None
     if PRESETS[preset].genesis_time is not None and wanted is None:
@@ -141,7 +142,7 @@ def _prepare(
     except OSError as e:
         raise SmeshError(f"cannot use data directory {data_dir}: {e}") from None
     genesis, funded = _genesis_file(data_dir, wanted, base.genesis_extra_data, requested_accounts)
-    config = load_config(preset, config_file, {"genesis_time": genesis, "genesis_accounts": funded})
+    config = load_config(preset, config_file, {**(api or {}), "genesis_time": genesis, "genesis_accounts": funded})
     return Setup(config, data_dir, _identity(data_dir), coinbase, units)
 
 
@@ -190,6 +191,23 @@ class Activation:
             local=self.local, handler=handler, poet_proofs=node.poets, poets=[self.client], publish=node.publish_atx,
         )
         self.task = self.builder.start()
+
+    def smesher_state(self) -> Any:
+        """What spacemesh.v1.SmesherService reports (core.api.backend.SmesherState)."""
+        from core.api.backend import SmesherState
+
+        builder = self.builder.status() if self.builder is not None else None
+        return SmesherState(
+            node_id=self.node.node_id,
+            coinbase=self.setup.coinbase,
+            smeshing=self.task is not None and not self.task.done(),
+            post_dir=None if self.simulated else self.setup.data_dir / "post",
+            num_units=self.setup.units,
+            max_file_size=self.builder.config.max_file_size if self.builder is not None else 0,
+            provider=None,
+            phase=builder.phase.value if builder else ("simulated" if self.simulated else "idle"),
+            error=builder.last_error if builder else None,
+        )
 
     def phase(self) -> str:
         if self.builder is None:
@@ -241,8 +259,23 @@ def _json_line(event: str, fields: dict) -> None:
     sys.stdout.flush()
 
 
+def _announce_api(api: Any, ports: Any) -> None:
+    listeners = {
+        "public": (api.public_listen, ports.public), "private": (api.private_listen, ports.private),
+        "json": (api.json_listen, ports.json),
+    }  # fmt: skip
+    on = {name: f"{listen.rpartition(':')[0]}:{port}" for name, (listen, port) in listeners.items() if port is not None}
+    if options.json:
+        _json_line("api", on)
+    else:
+        note("API: " + ", ".join(f"{name} {address}" for name, address in on.items()))
+
+
 async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None) -> dict:
+    from cli.main import VERSION
     from core.activation.proofs import AtxProofChecker, PoetProofStore
+    from core.api.backend import NodeBackend
+    from core.api.server import ApiServer
     from core.consensus.hare import Identity
     from core.mesh.store import LocalStore, MeshStore
     from core.node.bus import Bus
@@ -273,8 +306,12 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
     node.start()
     node.connect(Bus())  # standalone: a network of one
     activation = Activation(setup, node, local, poet_listen, simulated)
+    backend = NodeBackend(config, mesh, version=VERSION, node=node, smesher=activation.smesher_state)
+    api = ApiServer(backend)
     tasks: list[asyncio.Task] = []
     try:
+        ports = await api.start()
+        _announce_api(api, ports)
         await activation.start()
         tasks.append(asyncio.create_task(node.run(sleep_until_wall), name="node"))
         await _watch(node, activation, stop, tasks)
@@ -282,6 +319,7 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await api.stop()
         await activation.stop()
         status = node.status()
         mesh.close()
@@ -360,11 +398,28 @@ def run(
     until_layer: Annotated[
         int | None, typer.Option("--until-layer", min=0, help="Exit cleanly once this layer is applied.")
     ] = None,
+    grpc_public_listener: Annotated[
+        str | None, typer.Option("--grpc-public-listener", help="Public gRPC API HOST:PORT ('' turns it off).")
+    ] = None,
+    grpc_private_listener: Annotated[
+        str | None, typer.Option("--grpc-private-listener", help="Private gRPC API HOST:PORT (smesher, streams).")
+    ] = None,
+    grpc_json_listener: Annotated[
+        str | None, typer.Option("--grpc-json-listener", help="JSON gateway HOST:PORT ('' turns it off).")
+    ] = None,
+    grpc_cors_allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option("--grpc-cors-allowed-origin", help="Origin browsers may call the JSON gateway from; repeatable."),
+    ] = None,
 ) -> None:
     """Run a full node; with --preset standalone a whole one-node network (PoET and smeshing included)."""
     from core.poet.rest import parse_listen
 
-    setup = _prepare(preset, config_file, data_dir, genesis_time, account or [], coinbase, units)
+    api = {
+        "grpc_public_listener": grpc_public_listener, "grpc_private_listener": grpc_private_listener,
+        "grpc_json_listener": grpc_json_listener, "grpc_cors_allowed_origin": grpc_cors_allowed_origin or None,
+    }  # fmt: skip
+    setup = _prepare(preset, config_file, data_dir, genesis_time, account or [], coinbase, units, api)
     listen = parse_listen(poet_listen, "--poet-listen")
     _setup_logging()
     note(
@@ -376,3 +431,49 @@ def run(
         _json_line("stopped", status)
     else:
         note(f"stopped at layer {status['layer']}; last applied layer {status['last_applied']}")
+
+
+# --- `smesh node status`: a running node, through its API ----------------------------------------
+
+
+@app.command()
+def status(api: Api = None) -> None:
+    """Network, sync state, layers, peers and version of a running node, from its API."""
+    from cli.commands.online import connect, key_values, network_json, utc
+    from cli.output import emit
+    from core.api.client import NotServed
+
+    with connect(api) as client:
+        info = client.network_info()
+        state = client.node_status()
+        try:
+            version: str | None = client.version()
+        except NotServed:  # a node without the v1 NodeService
+            version = None
+    epoch = state.current_layer // info.layers_per_epoch if info.layers_per_epoch else None
+    result = {
+        "api": client.api,
+        "version": version,
+        "network": network_json(info),
+        "status": state.status,
+        "connectedPeers": state.connected_peers,
+        "currentLayer": state.current_layer,
+        "currentEpoch": epoch,
+        "latestLayer": state.latest_layer,
+        "appliedLayer": state.applied_layer,
+        "processedLayer": state.processed_layer,
+    }
+    colour = {"SYNCED": "green", "SYNCING": "yellow"}.get(state.status, "red")
+    rows = [
+        ("node", f"{client.api}, version {version or 'unknown'}"),
+        ("network", f"{info.hrp}, genesis id {info.genesis_id.hex()}"),
+        ("genesis", f"{utc(info.genesis_time)} (layer {info.effective_genesis_layer} is the effective genesis)"),
+        ("layers", f"{info.layer_duration:g} s each, {info.layers_per_epoch} per epoch"),
+        ("current layer", f"{state.current_layer} (epoch {epoch})"),
+        ("applied layer", str(state.applied_layer)),
+        ("processed layer", str(state.processed_layer)),
+        ("latest layer", str(state.latest_layer)),
+        ("sync", f"[{colour}]{state.status}[/]"),
+        ("peers", str(state.connected_peers)),
+    ]
+    emit(result, lambda: key_values(rows, "Node status"))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.activation.atxstore import AtxStore
 from core.config.node import NodeConfig
-from core.errors import SmeshError
+from core.errors import InvalidInput, SmeshError
 from core.mesh.queries import MeshQueries
 from core.mesh.store import MeshStore
 from core.node.clock import LayerClock
@@ -176,6 +176,11 @@ class NodeBackend:
         self.clock = clock or (node.clock if node is not None else None)
         if self.clock is None:
             raise ValueError("a backend needs a clock or a node")
+        genesis = config.require_genesis_time()  # raises ConfigError without one
+        if (self.clock.genesis_time, self.clock.layer_duration, self.clock.layers_per_epoch) != (
+            genesis, config.layer_duration, config.layers_per_epoch,
+        ):  # fmt: skip
+            raise InvalidInput("the API's layer clock does not match the node config (genesis, layer duration, epoch)")
         self.queries = MeshQueries(store)
         self.atxs = node.atxs if node is not None else AtxStore(store)
         self.events = EventHub()

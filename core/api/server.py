@@ -1,93 +1,147 @@
-"""The node's gRPC API server on grpc.aio (spec/api-ecosystem.md §1).
+"""The node's API: the public and private gRPC listeners and the JSON gateway (spec/api-ecosystem.md §1.1).
 
-This first slice serves, on the public listener, what a NodeConfig and a LayerClock can answer:
+* public (`grpc-public-listener`): spacemesh.v1 Node, Mesh, GlobalState, Transaction, Activation and the
+  spacemesh.v2alpha1 Network, Node, Account, Transaction, Reward, Layer, Activation services;
+* private (`grpc-private-listener`): spacemesh.v1 SmesherService and the v2alpha1 stream services;
+* JSON gateway (`grpc-json-listener`, off when empty): protojson over HTTP in front of the public listener,
+  with the CORS origins of `grpc-cors-allowed-origin`.
 
-* spacemesh.v1.MeshService: GenesisTime, GenesisID, CurrentLayer, CurrentEpoch, LayerDuration, EpochNumLayers;
-* spacemesh.v1.NodeService: Echo, Version;
-* spacemesh.v2alpha1.NetworkService: Info.
-
-Other methods of these services answer UNIMPLEMENTED (the generated base servicers). Server reflection lists
-the services served when grpcio-reflection is installed (`REFLECTION` says whether it is).
+Every gRPC listener serves server reflection (grpcurl works without .proto files) and the standard health
+service (`grpc.health.v1.Health`: "" and every service name report SERVING while the node runs).  All of it
+runs on the node's asyncio loop; `ApiServer.start()` binds everything or nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
-from core.api.gen.spacemesh.v1 import mesh_pb2, mesh_pb2_grpc, node_pb2, node_pb2_grpc
-from core.api.gen.spacemesh.v2alpha1 import network_pb2, network_pb2_grpc
-from core.api.servicers_v1 import MeshServicer, NodeServicer
-from core.api.servicers_v2 import NetworkServicer
-from core.config.node import NodeConfig
+from core.api import servicers_v1, servicers_v2
+from core.api.backend import NodeBackend
 from core.errors import InvalidInput
-from core.node.clock import LayerClock
 
 log = logging.getLogger("smesh.api")
 
-try:  # optional dependency: grpcio-reflection
-    from grpc_reflection.v1alpha import reflection as _reflection
-except ImportError:  # pragma: no cover - depends on the environment
-    _reflection = None
-
-REFLECTION = _reflection is not None
-
-PUBLIC_SERVICES: tuple[str, ...] = (
-    node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name,
-    mesh_pb2.DESCRIPTOR.services_by_name["MeshService"].full_name,
-    network_pb2.DESCRIPTOR.services_by_name["NetworkService"].full_name,
-)
+MAX_MESSAGE = 10 * 1024 * 1024  # go-spacemesh's grpc-send-msg-size / grpc-recv-msg-size
 
 
-def _check_clock(config: NodeConfig, clock: LayerClock) -> None:
-    """The clock must tick the config's layers, or CurrentLayer and GenesisTime would disagree."""
-    genesis = config.require_genesis_time()
-    if (clock.genesis_time, clock.layer_duration, clock.layers_per_epoch) != (
-        genesis, config.layer_duration, config.layers_per_epoch,
-    ):  # fmt: skip
-        raise InvalidInput("the API's layer clock does not match the node config (genesis, layer duration, epoch)")
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    """Bound ports (None: that listener is off)."""
+
+    public: int | None
+    private: int | None
+    json: int | None
+
+
+class _Listener:
+    """One grpc.aio server with its services, reflection and health."""
+
+    def __init__(self, name: str, listen: str) -> None:
+        self.name, self.listen = name, listen
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),  # a second node on a taken port must fail, not share it
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ]
+        )
+        self.health = health.aio.HealthServicer()
+        self.services: list[str] = []
+
+    def add(self, services: list[str]) -> None:
+        self.services.extend(services)
+
+    async def start(self) -> int:
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, self.server)
+        try:
+            port = self.server.add_insecure_port(self.listen)
+        except RuntimeError as e:
+            port, reason = 0, f": {e}"
+        else:
+            reason = ""
+        if port == 0:
+            await self.server.stop(None)
+            raise InvalidInput(f"cannot listen on {self.listen} for the {self.name} gRPC API{reason}")
+        await self.server.start()
+        for service in ("", *self.services):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s gRPC API listening on %s (port %d)", self.name, self.listen, port)
+        return port
+
+    async def stop(self, grace: float | None) -> None:
+        for service in ("", *self.services):
+            await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
 
 
 class ApiServer:
-    """grpc.aio server for the public API listener: `await start()` returns the bound port."""
+    """The public and private gRPC listeners and the JSON gateway of one node."""
 
-    def __init__(self, config: NodeConfig, clock: LayerClock, version: str, public_listen: str = "127.0.0.1:0") -> None:
-        _check_clock(config, clock)  # also raises ConfigError without a genesis time
-        self.config = config
-        self.clock = clock
-        self.version = version
-        self.public_listen = public_listen
-        self.port: int | None = None
-        self._server: grpc.aio.Server | None = None
+    def __init__(
+        self,
+        backend: NodeBackend,
+        public_listen: str | None = None,
+        private_listen: str | None = None,
+        json_listen: str | None = None,
+        cors_origins: tuple[str, ...] | None = None,
+    ) -> None:
+        config = backend.config
+        config.require_genesis_time()
+        self.backend = backend
+        self.public_listen = config.grpc_public_listener if public_listen is None else public_listen
+        self.private_listen = config.grpc_private_listener if private_listen is None else private_listen
+        self.json_listen = config.grpc_json_listener if json_listen is None else json_listen
+        self.cors_origins = tuple(config.grpc_cors_allowed_origin if cors_origins is None else cors_origins)
+        self.ports: Ports | None = None
+        self._listeners: list[_Listener] = []
+        self._gateway = None
 
-    async def start(self) -> int:
-        """Bind public_listen (port 0 picks a free one) and serve; returns the bound port."""
-        if self._server is not None:
+    async def start(self) -> Ports:
+        """Bind and serve every listener that is on; on any failure nothing stays bound."""
+        if self.ports is not None:
             raise RuntimeError("API server already started")
-        # no SO_REUSEPORT: a second node on a taken port must fail, not share the port's connections
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(self.version), server)
-        mesh_pb2_grpc.add_MeshServiceServicer_to_server(MeshServicer(self.config, self.clock), server)
-        network_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkServicer(self.config), server)
-        if _reflection is not None:
-            _reflection.enable_server_reflection((*PUBLIC_SERVICES, _reflection.SERVICE_NAME), server)
+        public = private = json_port = None
         try:
-            bound = server.add_insecure_port(self.public_listen)
-        except RuntimeError as e:
-            bound, reason = 0, f": {e}"
-        else:
-            reason = ""
-        if bound == 0:
-            await server.stop(None)  # release what the unstarted server holds
-            raise InvalidInput(f"cannot listen on {self.public_listen} for the gRPC API{reason}")
-        await server.start()
-        self._server, self.port = server, bound
-        log.info("gRPC API listening on %s (port %d)", self.public_listen, bound)
-        return bound
+            if self.public_listen:
+                listener = _Listener("public", self.public_listen)
+                listener.add(servicers_v1.add_public(listener.server, self.backend))
+                listener.add(servicers_v2.add_public(listener.server, self.backend))
+                self._listeners.append(listener)
+                public = await listener.start()
+            if self.private_listen:
+                listener = _Listener("private", self.private_listen)
+                listener.add(servicers_v1.add_private(listener.server, self.backend))
+                listener.add(servicers_v2.add_private(listener.server, self.backend))
+                self._listeners.append(listener)
+                private = await listener.start()
+            if self.json_listen:
+                if public is None:
+                    raise InvalidInput("the JSON gateway needs the public gRPC listener (grpc-public-listener)")
+                from core.api.gateway import JsonGateway, dial_target
+
+                host = self.public_listen.rpartition(":")[0]
+                target = dial_target(f"{host}:{public}")  # the bound port: the listener may have asked for 0
+                self._gateway = JsonGateway(target, self.json_listen, self.cors_origins)
+                json_port = await self._gateway.start()
+        except BaseException:
+            await self.stop(None)
+            raise
+        self.ports = Ports(public, private, json_port)
+        return self.ports
 
     async def stop(self, grace: float | None = 1.0) -> None:
         """Stop serving (in-flight calls get `grace` seconds); a no-op when not started."""
-        if self._server is not None:
-            server, self._server = self._server, None
-            await server.stop(grace)
+        gateway, self._gateway = self._gateway, None
+        if gateway is not None:
+            await gateway.stop()
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            await listener.stop(grace)
+        self.ports = None

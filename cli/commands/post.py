@@ -402,7 +402,7 @@ def providers(
     for p in found:
         row = {"id": p.id, "name": p.name, "kind": p.kind}
         if benchmark:
-            row["labelsPerSecond"] = _benchmark(p.id, seconds)
+            row["labelsPerSecond"] = labels.benchmark(p.id, seconds)
         rows.append(row)
 
     def human() -> None:
@@ -416,23 +416,6 @@ def providers(
         console().print(t)
 
     emit(rows, human)
-
-
-def _benchmark(provider_id: int, seconds: float) -> float:
-    from core.post import labels
-
-    backend = labels.get_backend(provider_id)
-    commitment = bytes(32)
-    backend.compute(commitment, 0, 1, 8192)  # compile / warm up
-    count, start = 1, 0
-    while True:
-        t0 = time.perf_counter()
-        backend.compute(commitment, start, count, 8192)
-        elapsed = time.perf_counter() - t0
-        start += count
-        if elapsed >= seconds / 4 or count >= 1 << 22:
-            return count / elapsed if elapsed > 0 else 0.0
-        count *= 2 if elapsed <= 0 else max(2, min(16, int(seconds / 4 / elapsed) + 1))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from core.errors import DecodeError, InvalidInput, SmeshError
 from core.mesh.queries import LayerRow, RewardRow, TxRow
 from core.node.clock import LayerClock
 from core.node.wire import EMPTY_BLOCK
+from core.post import labels
 from core.post.labels import PROVIDER_CPU
 from core.tx.gas import AccountKind, max_gas, spawned_kind
 from core.tx.signing import verify
@@ -68,7 +69,6 @@ MAX_LAYERS_PER_QUERY = 100  # LayersQuery range cap: keeps a reply of full layer
 RESULTS_PAGE = 256  # stored results read per statement while StreamResults sends its history
 STATUS_INTERVAL = 1.0  # seconds between PostSetupStatusStream messages (go-spacemesh's smesherstreaminterval)
 BENCHMARK_SECONDS = 2.0  # per provider, as `smesh post providers --benchmark`
-BENCHMARK_SCRYPT_N = 8192  # the benchmark's scrypt N, as `smesh post providers --benchmark`
 BITS_PER_LABEL = 128  # labels are 16 bytes
 EMPTY_ATX = bytes(32)  # the previous ATX of a smesher's first ATX
 NOT_SMESHING = "smeshing is not set up"
@@ -720,25 +720,6 @@ def post_setup_status(state: SmesherState) -> smesher_pb2.PostSetupStatus:
     return status
 
 
-def benchmark_provider(provider_id: int, seconds: float = BENCHMARK_SECONDS) -> float:
-    """Labels per second at N=8192 on one provider: doubling batches until one takes a quarter of
-    `seconds` (the measure of `smesh post providers --benchmark`).  Blocking: run it in a thread."""
-    from core.post import labels
-
-    backend = labels.get_backend(provider_id)
-    commitment = bytes(32)
-    backend.compute(commitment, 0, 1, BENCHMARK_SCRYPT_N)  # compile / warm up
-    count, start = 1, 0
-    while True:
-        t0 = time.perf_counter()
-        backend.compute(commitment, start, count, BENCHMARK_SCRYPT_N)
-        elapsed = time.perf_counter() - t0
-        start += count
-        if elapsed >= seconds / 4 or count >= 1 << 22:
-            return count / elapsed if elapsed > 0 else 0.0
-        count *= 2 if elapsed <= 0 else max(2, min(16, int(seconds / 4 / elapsed) + 1))
-
-
 class SmesherServicer(smesher_pb2_grpc.SmesherServiceServicer):
     """spacemesh.v1.SmesherService (private listener) over the node's smesher.
 
@@ -753,7 +734,7 @@ class SmesherServicer(smesher_pb2_grpc.SmesherServiceServicer):
         backend: NodeBackend,
         *,
         status_interval: float = STATUS_INTERVAL,
-        benchmark: Callable[[int], float] = benchmark_provider,
+        benchmark: Callable[[int], float] = lambda provider: labels.benchmark(provider, BENCHMARK_SECONDS),
     ) -> None:
         self.backend = backend
         self.status_interval = status_interval
@@ -800,7 +781,6 @@ class SmesherServicer(smesher_pb2_grpc.SmesherServiceServicer):
         """The OpenCL devices and the CPU (`smesh post providers`); with `benchmark`, each one's labels per
         second at N=8192 in `performance`, measured in a worker thread, one provider after the other (0 for
         a provider whose benchmark fails, with a warning in the log)."""
-        from core.post import labels
 
         providers = await asyncio.to_thread(labels.list_providers)
         response = smesher_pb2.PostSetupProvidersResponse()

@@ -151,6 +151,28 @@ _backends: dict[object, LabelBackend] = {}
 _backends_lock = threading.Lock()
 
 
+BENCHMARK_SCRYPT_N = 8192  # the N that providers are compared at (mainnet's)
+
+
+def benchmark(provider: int | str | None, seconds: float = 2.0) -> float:
+    """Labels per second at N=8192 on one provider: batches grow until one takes a quarter of `seconds`
+    (what `smesh post providers --benchmark` and SmesherService.PostSetupProviders report).  Blocking."""
+    import time
+
+    backend = get_backend(provider)
+    zero = bytes(32)
+    backend.compute(zero, 0, 1, BENCHMARK_SCRYPT_N)  # compile / warm up
+    count, start = 1, 0
+    while True:
+        t0 = time.perf_counter()
+        backend.compute(zero, start, count, BENCHMARK_SCRYPT_N)
+        elapsed = time.perf_counter() - t0
+        start += count
+        if elapsed >= seconds / 4 or count >= 1 << 22:
+            return count / elapsed if elapsed > 0 else 0.0
+        count *= 2 if elapsed <= 0 else max(2, min(16, int(seconds / 4 / elapsed) + 1))
+
+
 def get_backend(provider: int | str | None = None) -> LabelBackend:
     """None / "cpu" / PROVIDER_CPU → numba CPU; "reference" → pure Python; int k → OpenCL device k.
 

@@ -35,7 +35,6 @@ from core.api.servicers_v1 import (
     SmesherServicer,
     add_private,
     add_public,
-    benchmark_provider,
     layer_status,
     paginate,
     receipt_result,
@@ -873,4 +872,4 @@ def test_post_setup_providers(storeonly):
         assert len(again.providers) == len(expected)
 
     asyncio.run(serving(check, extra=with_fake))
-    assert benchmark_provider(4294967295, seconds=0.2) > 0  # the real measure, on the CPU provider
+    assert labels.benchmark(4294967295, seconds=0.2) > 0  # the real measure, on the CPU provider

@@ -425,17 +425,27 @@ def balance(
     def human() -> None:
         from rich.table import Table
 
-        table = Table(title=f"Balances ({client.api}, {hrp})", title_justify="left")
+        from cli.commands.online import key_values
+
         show_index = any(index is not None for index, _ in entries)
         columns = (("#",) if show_index else ()) + ("address", "balance", "nonce", "projected balance", "next nonce",
                                                    "layer", "spawned")
-        for column in columns:
-            table.add_column(column, overflow="fold",
-                             justify="right" if column in ("#", "nonce", "next nonce", "layer") else "left")
+        lines = []
         for (index, _), acc in zip(entries, accounts, strict=True):
             cells = [("-" if index is None else str(index))] if show_index else []
             cells += [acc.address, smh(acc.current.balance), str(acc.current.counter), smh(acc.projected.balance),
                       str(acc.projected.counter), str(acc.current.layer), "yes" if acc.spawned else "no"]
+            lines.append(cells)
+        if console().width < 150:  # an address alone is ~50-60 columns: one block per account, never folded
+            for (index, _), cells in zip(entries, lines, strict=True):
+                rows_ = [(k, v) for k, v in zip(columns, cells, strict=True) if k != "#"]
+                key_values(rows_, f"Account {index}" if index is not None else None)
+            return
+        table = Table(title=f"Balances ({client.api}, {hrp})", title_justify="left")
+        for column in columns:
+            table.add_column(column, no_wrap=True,
+                             justify="right" if column in ("#", "nonce", "next nonce", "layer") else "left")
+        for cells in lines:
             table.add_row(*cells)
         console().print(table)
 

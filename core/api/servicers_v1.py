@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -47,17 +45,14 @@ from core.api.gen.spacemesh.v1 import (
     types_pb2,
 )
 from core.config.node import NodeConfig
-from core.crypto.hashing import hash32
 from core.errors import DecodeError, InvalidInput, SmeshError
 from core.mesh.queries import LayerRow, RewardRow, TxRow
 from core.node.clock import LayerClock
 from core.node.wire import EMPTY_BLOCK
 from core.post import labels
 from core.post.labels import PROVIDER_CPU
-from core.tx.gas import AccountKind, max_gas, spawned_kind
-from core.tx.signing import verify
-from core.tx.templates import Template, WalletSpawnArgs
-from core.tx.transaction import Transaction, decode_tx
+from core.tx.transaction import decode_tx
+from core.txs.parsed import NotSpawned, ParsedTx, VaultPrincipal, parse_tx
 from core.types.atx import ATXV1
 from core.vm.account import AccountReader
 from core.vm.vm import TxStatus
@@ -107,55 +102,10 @@ def _account_id(address: bytes, hrp: str) -> types_pb2.AccountId:
 # transactions as the v1 API shows them
 
 
-class NotSpawned(InvalidInput):
-    """The principal of a transaction that is not a self-spawn has no account yet (gRPC NOT_FOUND)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ParsedTx:
-    """A signed transaction with what its bytes do not carry, read off its principal's account: the
-    template (a spend's comes from the account) and the kind and keys its gas and signature depend on."""
-
-    tx: Transaction
-    raw: bytes
-    id: bytes
-    template: Template
-    kind: AccountKind  # the principal's
-    keys: tuple[bytes, ...]  # the principal's public keys
-
-    @property
-    def max_gas(self) -> int:
-        return max_gas(self.tx, self.kind)
-
-    def signature_ok(self, genesis_id: bytes) -> bool:
-        """The node's rule (mempool and VM): one signature for a wallet, exactly Required parts otherwise."""
-        if self.kind.template == Template.WALLET:
-            return self.tx.signature is not None and verify(self.tx, genesis_id, self.keys)
-        parts = self.tx.parts
-        return parts is not None and len(parts) == self.kind.required and verify(self.tx, genesis_id, self.keys)
-
-
-def parse_tx(raw: bytes, accounts: AccountReader) -> ParsedTx:
-    """Decode a signed transaction against the current state.  Raises DecodeError for bytes that are no
-    transaction, NotSpawned when the principal must exist and does not, TxError for a vault principal."""
-    tx = decode_tx(raw)
-    if tx.is_self_spawn:
-        args = tx.args
-        keys = (args.public_key,) if isinstance(args, WalletSpawnArgs) else tuple(args.public_keys)
-        assert tx.template is not None
-        return ParsedTx(tx, raw, hash32(raw), tx.template, spawned_kind(tx), keys)
-    account = accounts.account(tx.principal)
-    principal_template = account.template_id
-    if principal_template is None:
-        raise NotSpawned("account is not spawned")
-    if principal_template == Template.VAULT:
-        raise InvalidInput("a vault cannot be a transaction's principal")
-    template = tx.template if tx.template is not None else principal_template
-    return ParsedTx(tx, raw, hash32(raw), template, account.kind(), account.public_keys())
-
-
 def transaction_message(parsed: ParsedTx, hrp: str) -> types_pb2.Transaction:
+    """A transaction parsed strictly (its template is known)."""
     tx = parsed.tx
+    assert parsed.template is not None
     return types_pb2.Transaction(
         id=parsed.id,
         principal=_account_id(tx.principal, hrp),
@@ -539,6 +489,8 @@ class TransactionServicer(tx_pb2_grpc.TransactionServiceServicer):
             parsed = parse_tx(request.transaction, self.backend.store)
         except NotSpawned as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except VaultPrincipal:  # v1 words it as it always has (v2alpha1: "a vault can never be ...")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a vault cannot be a transaction's principal")
         except InvalidInput as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if request.verify and not parsed.signature_ok(self.backend.config.genesis_id):

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
@@ -79,12 +78,10 @@ from core.config.node import NodeConfig
 from core.errors import AddressError, DecodeError, TxError
 from core.mesh.queries import AtxRow, LayerRow, RewardRow, TxRow
 from core.node.wire import EMPTY_BLOCK
-from core.tx.gas import AccountKind, max_gas, principal_kind
-from core.tx.signing import verify
-from core.tx.templates import MultisigSpawnArgs, Template, WalletSpawnArgs
-from core.tx.transaction import Method, SpendArgs, Transaction, decode_tx
+from core.tx.templates import MultisigSpawnArgs, Template
+from core.tx.transaction import Method, SpendArgs
+from core.txs.parsed import NotSpawned, ParsedTx, parse_tx
 from core.types.atx import ATXV1
-from core.vm.account import Account
 from core.vm.vm import TxStatus
 from core.wallet.address import decode_address, encode_address
 
@@ -170,19 +167,6 @@ def upper(bound: int) -> int:
 # -- the backend as the API sees it --------------------------------------------------------------
 
 
-class NotSpawned(Exception):
-    """The principal of a spend or drain is not spawned (NOT_FOUND)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ParsedTx:
-    """A decoded transaction with what its description and gas depend on."""
-
-    tx: Transaction
-    principal: Account  # the principal as of the last applied layer
-    kind: AccountKind | None  # None: unknown (a multisig-signed tx of an unspawned principal)
-
-
 class Api:
     """What every servicer shares: the backend, and turning store rows into v2alpha1 messages."""
 
@@ -204,56 +188,19 @@ class Api:
 
     # -- transactions ---------------------------------------------------------------------------
 
-    def parse(self, raw: bytes, *, strict: bool = True, signed: bool = True) -> ParsedTx:
-        """Decode a transaction and look up its principal.  Strict (the Parse/EstimateGas path): a spend
-        or drain of an unspawned principal raises NotSpawned, a vault principal TxError.  Lenient (stored
-        transactions): the principal's kind is guessed from the signature block where it is not known."""
-        tx = decode_tx(raw, signed=signed)
-        principal = self.backend.store.account(tx.principal)
-        if tx.is_self_spawn:
-            return ParsedTx(tx, principal, principal_kind(tx))
-        if principal.spawned:
-            if principal.template_id == Template.VAULT:
-                if strict:
-                    raise TxError("a vault can never be a transaction's principal")
-                return ParsedTx(tx, principal, None)
-            return ParsedTx(tx, principal, principal.kind())
-        if strict:
-            raise NotSpawned
-        return ParsedTx(tx, principal, AccountKind.wallet() if tx.signature is not None else None)
-
-    def signature_ok(self, parsed: ParsedTx) -> bool:
-        """The check the VM makes before executing: the signature block verifies with the principal's
-        keys (for a self-spawn, the keys it spawns with), with exactly Required parts for multisig."""
-        tx, kind = parsed.tx, parsed.kind
-        if kind is None:
-            return False
-        if tx.is_self_spawn:
-            args = tx.args
-            keys = (args.public_key,) if isinstance(args, WalletSpawnArgs) else args.public_keys
-        else:
-            keys = parsed.principal.public_keys()
-        if kind.template == Template.WALLET:
-            return tx.signature is not None and verify(tx, self.genesis_id, keys)
-        return tx.parts is not None and len(tx.parts) == kind.required and verify(tx, self.genesis_id, keys)
-
-    def transaction(self, parsed: ParsedTx, raw: bytes) -> tx_pb2.Transaction:
+    def transaction(self, parsed: ParsedTx) -> tx_pb2.Transaction:
         """The v2alpha1 description of a transaction (see the module notes for types and contents)."""
         tx, kind = parsed.tx, parsed.kind
-        if tx.method == Method.SPAWN:
-            template = tx.template.address
-        else:
-            template = parsed.principal.template
         msg = tx_pb2.Transaction(
-            id=tx.id,
+            id=parsed.id,
             principal=self.bech32(tx.principal),
-            template=self.bech32(template) if template is not None else "",
+            template=self.bech32(parsed.template.address) if parsed.template is not None else "",
             method=int(tx.method),
             nonce=tx_pb2.Nonce(counter=tx.nonce),
-            max_gas=max_gas(tx, kind) if kind is not None else 0,
+            max_gas=parsed.max_gas,
             gas_price=tx.gas_price,
             max_spend=tx.max_spend,
-            raw=raw,
+            raw=parsed.raw,
         )
         T = tx_pb2.Transaction  # noqa: N806 - the enum's home
         if tx.method == Method.SPAWN and tx.template == Template.WALLET:
@@ -273,10 +220,10 @@ class Api:
     def stored_transaction(self, row: TxRow) -> tuple[tx_pb2.Transaction, int]:
         """A stored transaction's description and the gas it consumed when executed (its MaxGas)."""
         try:
-            parsed = self.parse(row.raw, strict=False)
+            parsed = parse_tx(row.raw, self.backend.store, strict=False)
         except (DecodeError, TxError):  # stored bytes always decoded once; keep what we know
             return tx_pb2.Transaction(id=row.id, principal=self.bech32(row.principal), raw=row.raw), 0
-        msg = self.transaction(parsed, row.raw)
+        msg = self.transaction(parsed)
         return msg, msg.max_gas
 
     def tx_response(self, row: TxRow, *, result: bool, state: bool) -> tx_pb2.TransactionResponse:
@@ -442,9 +389,9 @@ class TransactionServicer(tx_pb2_grpc.TransactionServiceServicer):
         if not raw:
             raise invalid("transaction is empty")
         try:
-            return self.api.parse(raw, signed=signed)
-        except NotSpawned:
-            raise ApiError(grpc.StatusCode.NOT_FOUND, "account is not spawned") from None
+            return parse_tx(raw, self.api.backend.store, signed=signed)
+        except NotSpawned as e:
+            raise ApiError(grpc.StatusCode.NOT_FOUND, str(e)) from None
         except DecodeError as e:
             raise invalid(f"malformed transaction: {e}") from None
         except TxError as e:
@@ -453,9 +400,9 @@ class TransactionServicer(tx_pb2_grpc.TransactionServiceServicer):
     @_unary
     def ParseTransaction(self, request):  # noqa: N802, ANN001
         parsed = self._parse(request.transaction)
-        if request.verify and not self.api.signature_ok(parsed):
+        if request.verify and not parsed.signature_ok(self.api.genesis_id):
             raise invalid("tx failed verification: the signature does not verify for this account and network")
-        return tx_pb2.ParseTransactionResponse(status=_OK, tx=self.api.transaction(parsed, request.transaction))
+        return tx_pb2.ParseTransactionResponse(status=_OK, tx=self.api.transaction(parsed))
 
     @_unary
     def SubmitTransaction(self, request):  # noqa: N802, ANN001
@@ -482,7 +429,7 @@ class TransactionServicer(tx_pb2_grpc.TransactionServiceServicer):
                 parsed = self._parse(request.transaction, signed=False)
             except ApiError:
                 raise signed_error from None
-        return tx_pb2.EstimateGasResponse(status=_OK, recommended_max_gas=max_gas(parsed.tx, parsed.kind))
+        return tx_pb2.EstimateGasResponse(status=_OK, recommended_max_gas=parsed.max_gas)
 
 
 def _reward_filter(api: Api, request: Any) -> dict[str, bytes | None]:

@@ -1,1 +1,1 @@
-"""Transaction handling in the node: the mempool and its conservative state."""
+"""Transaction handling in the node: parsing against account state (`parsed`), the mempool and its state."""

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 from core.errors import DecodeError, SmeshError
 from core.tx.gas import max_gas, principal_kind
-from core.tx.signing import verify
-from core.tx.templates import Template, WalletSpawnArgs
+from core.tx.templates import Template
 from core.tx.transaction import Transaction, decode_tx
+from core.txs.parsed import signature_ok, signing_keys
 from core.vm.account import Account, AccountReader
 
 MAX_PENDING_PER_ACCOUNT = 100
@@ -83,8 +83,7 @@ class Mempool:
         if tx.gas_price == 0:
             raise MempoolError("gas price must not be zero")
         kind = principal_kind(tx, None if tx.is_self_spawn else account.kind())
-        keys = self._keys(tx, account)
-        if (tx.parts is not None and len(tx.parts) != kind.required) or not verify(tx, self.genesis_id, keys):
+        if not signature_ok(tx, kind, signing_keys(tx, account), self.genesis_id):  # the VM's rule, exactly
             raise MempoolError("failed to verify transaction signature")
         if tx.nonce < account.next_nonce:
             raise MempoolError(f"bad nonce: {tx.nonce} is below the account's next nonce {account.next_nonce}")
@@ -101,12 +100,6 @@ class Mempool:
             raise MempoolError("insufficient balance for this and the pending transactions before it")
         self._replace_account(tx.principal, kept)
         return entry
-
-    @staticmethod
-    def _keys(tx: Transaction, account: Account) -> tuple[bytes, ...]:
-        if tx.is_self_spawn:
-            return (tx.args.public_key,) if isinstance(tx.args, WalletSpawnArgs) else tx.args.public_keys
-        return account.public_keys()
 
     @staticmethod
     def _affordable(account: Account, pending: dict[int, PendingTx]) -> tuple[dict[int, PendingTx], Projection]:

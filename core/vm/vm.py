@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from core.crypto.hashing import hash32
 from core.errors import DecodeError
 from core.tx.gas import TXDATA, AccountKind, max_gas, principal_kind, size_gas
-from core.tx.signing import verify
-from core.tx.templates import Template, WalletSpawnArgs, compute_principal
+from core.tx.templates import Template, compute_principal
 from core.tx.transaction import DrainArgs, Method, SpendArgs, Transaction, decode_tx
+from core.txs.parsed import signature_ok, signing_keys
 from core.vm.account import Account, AccountReader, spawned_state
 from core.vm.rewards import Reward, RewardShare, layer_subsidy, split_rewards
 
@@ -164,14 +164,7 @@ class VM:
         return TxResult(tx_id, tx.principal, TxStatus.SUCCESS, "", gas, fee, touched)
 
     def _verified(self, tx: Transaction, kind: AccountKind, principal: Account) -> bool:
-        if tx.is_self_spawn:
-            args = tx.args
-            keys = (args.public_key,) if isinstance(args, WalletSpawnArgs) else args.public_keys
-        else:
-            keys = principal.public_keys()
-        if kind.template == Template.WALLET:
-            return tx.signature is not None and verify(tx, self.genesis_id, keys)
-        return tx.parts is not None and len(tx.parts) == kind.required and verify(tx, self.genesis_id, keys)
+        return signature_ok(tx, kind, signing_keys(tx, principal), self.genesis_id)
 
     def _execute(self, state: _Overlay, layer: int, tx: Transaction) -> None:
         """Run the method; raise `_Failure` before changing anything if it cannot complete."""

@@ -11,7 +11,6 @@ from core.node.wire import EMPTY_BLOCK, Unavailable
 from core.txs.mempool import MempoolError
 from core.types.ballot import Block
 from core.vm.rewards import RewardShare
-from core.vm.vm import VM
 
 
 class MeshApplier:

@@ -454,7 +454,7 @@ def _classify_aesni_py(  # noqa: ANN201 - numba kernel, types come from the call
                 if v > msb:
                     continue
                 o = ordinal_base + j
-                if v == msb and (_aes_lo(src[2 * i], src[2 * i + 1], rks, 22 * o) & lsb_mask) >= lsb:
+                if v == msb and (_aes_lo(src[2 * i], src[2 * i + 1], rks, 22 * o) & lsb_mask) >= lsb:  # noqa: F821 - injected by _aes_kernels
                     continue
                 if ng >= cap:
                     return False

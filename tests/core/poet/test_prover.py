@@ -16,7 +16,7 @@ import blake3
 import pytest
 
 from core.poet import merkle, posw, prover
-from core.poet.posw import PoetProof, PoswError
+from core.poet.posw import PoswError
 from core.poet.prover import CHECKPOINT_FILE, Prover, layer_file_name, prove
 
 CHALLENGE = b"hello world, this is a challenge"

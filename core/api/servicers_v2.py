@@ -81,7 +81,6 @@ from core.node.wire import EMPTY_BLOCK
 from core.tx.templates import MultisigSpawnArgs, Template
 from core.tx.transaction import Method, SpendArgs
 from core.txs.parsed import NotSpawned, ParsedTx, parse_tx
-from core.types.atx import ATXV1
 from core.vm.vm import TxStatus
 from core.wallet.address import decode_address, encode_address
 
@@ -272,19 +271,10 @@ class Api:
         )  # fmt: skip
 
     def activation(self, row: AtxRow) -> activation_pb2.Activation:
-        msg = activation_pb2.Activation(
+        return activation_pb2.Activation(
             id=row.id, smesher_id=row.smesher, publish_epoch=row.publish_epoch, coinbase=self.bech32(row.coinbase),
             weight=row.weight, height=row.height, num_units=row.num_units,
         )  # fmt: skip
-        blob = self.backend.atxs.blob(row.id)
-        if blob is not None:
-            try:
-                atx = ATXV1.decode(blob)
-            except DecodeError:  # not a v1 ATX: the fields above are all the table has
-                return msg
-            msg.signature = atx.signature
-            msg.previous_atx = atx.inner.challenge.prev_atx_id
-        return msg
 
 
 # -- public services -----------------------------------------------------------------------------
@@ -382,7 +372,6 @@ class TransactionServicer(tx_pb2_grpc.TransactionServiceServicer):
             transactions=[
                 api.tx_response(row, result=request.include_result, state=request.include_state) for row in rows
             ],
-            total=queries.count_transactions(**where),
         )
 
     def _parse(self, raw: bytes, *, signed: bool = True) -> ParsedTx:
@@ -472,9 +461,7 @@ class LayerServicer(layer_pb2_grpc.LayerServiceServicer):
             start, end, offset=request.offset, limit=request.limit, descending=request.sort_order == v2alpha1_pb2.DESC
         )
         verified = self.api.verified_layer()
-        return layer_pb2.LayerList(
-            layers=[self.api.layer(row, verified) for row in rows], total=queries.count_layers(start, end)
-        )
+        return layer_pb2.LayerList(layers=[self.api.layer(row, verified) for row in rows])
 
 
 def _atx_filter(api: Api, request: Any) -> dict[str, Any]:
@@ -497,9 +484,7 @@ class ActivationServicer(activation_pb2_grpc.ActivationServiceServicer):
             _atx_filter(self.api, request), start_epoch=request.start_epoch or None, end_epoch=request.end_epoch or None
         )
         rows = queries.atxs(**where, offset=request.offset, limit=request.limit)
-        return activation_pb2.ActivationList(
-            activations=[self.api.activation(row) for row in rows], total=queries.count_atxs(**where)
-        )
+        return activation_pb2.ActivationList(activations=[self.api.activation(row) for row in rows])
 
     @_unary
     def ActivationsCount(self, request):  # noqa: N802, ANN001

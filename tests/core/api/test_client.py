@@ -300,7 +300,7 @@ class FakeTransactions(tx_pb2_grpc.TransactionServiceServicer):
                 if request.include_result and tx.result is not None:
                     item.tx_result.CopyFrom(tx.result)
                 out.append(item)
-        return tx_pb2.TransactionList(transactions=out, total=len(found))
+        return tx_pb2.TransactionList(transactions=out)
 
     def SubmitTransaction(self, request, context):  # noqa: N802, ANN001
         f = self.fake

@@ -1,9 +1,11 @@
 """The API protos: generated code is current, services/methods/streaming kinds, field numbers, routes.
 
 Facts checked here come from the spacemeshos/api repository (spacemesh/v1/*.proto, spacemesh/v2alpha1/*.proto
-and the generated release/go/spacemesh/v2alpha1/*.pb.go) and from /work/shared/spec (api-ecosystem.md §1,
-wallet.md §3.8); each table names its source. The expected values are written out by hand, never derived
-from the code under test.
+and the generated release/go/spacemesh/{v1,v2alpha1}/*.pb.go, whose struct tags and raw descriptors carry the
+field numbers) and from /work/shared/spec (api-ecosystem.md §1, wallet.md §3.8); each table names its source
+and, where several upstream versions differ, the commit read. v1 follows the newest stored versions (what
+go-spacemesh v1.7.x serves), v2alpha1 the newest (HEAD-era, protoc-gen-go v1.36) generated code. The expected
+values are written out by hand, never derived from the code under test.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from core.api.gen.spacemesh.v1 import node_pb2 as v1_node
 from core.api.gen.spacemesh.v1 import smesher_pb2 as v1_smesher
 from core.api.gen.spacemesh.v1 import tx_pb2 as v1_tx
 from core.api.gen.spacemesh.v1 import types_pb2 as v1_types
-from core.api.gen.spacemesh.v2alpha1 import account_pb2, activation_pb2, layer_pb2, network_pb2, node_pb2
+from core.api.gen.spacemesh.v2alpha1 import account_pb2, activation_pb2, block_pb2, layer_pb2, network_pb2, node_pb2
 from core.api.gen.spacemesh.v2alpha1 import node_pb2_grpc, reward_pb2, tx_pb2, v2alpha1_pb2
 
 EMPTY = "google.protobuf.Empty"
@@ -208,7 +210,8 @@ def test_v1_field_numbers():
         "ACCOUNT_DATA_FLAG_UNSPECIFIED": 0, "ACCOUNT_DATA_FLAG_TRANSACTION_RECEIPT": 1,
         "ACCOUNT_DATA_FLAG_REWARD": 2, "ACCOUNT_DATA_FLAG_ACCOUNT": 4,
     }  # fmt: skip
-    # spacemesh/v1/node_types.proto; NodeInfo per spec/api-ecosystem.md §1.3
+    # spacemesh/v1/node_types.proto; NodeInfoResponse confirmed in release/go/spacemesh/v1/node_types.pb.go
+    # (commit 036b8e5b): hrp 1 string, first_genesis 2, effective_genesis 3, epoch_size 4 (uint32)
     assert _numbers(v1_node.NodeStatus) == {
         "connected_peers": 1, "is_synced": 2, "synced_layer": 3, "top_layer": 4, "verified_layer": 5,
     }  # fmt: skip
@@ -230,7 +233,7 @@ def test_v1_field_numbers():
         "touched_addresses": 8,
     }  # fmt: skip
     assert _enum(v1_tx.TransactionResult.Status) == {"SUCCESS": 0, "FAILURE": 1, "INVALID": 2}
-    # spec/wallet.md §3.8 (INEFFECTUAL 7 is not in the older upstream snapshots the search index holds)
+    # INEFFECTUAL 7 confirmed in release/go/spacemesh/v1/tx_types.pb.go (commit 963a6eb2; older snapshots stop at 6)
     assert _enum(v1_tx.TransactionState.TransactionState) == {
         "TRANSACTION_STATE_UNSPECIFIED": 0, "TRANSACTION_STATE_REJECTED": 1,
         "TRANSACTION_STATE_INSUFFICIENT_FUNDS": 2, "TRANSACTION_STATE_CONFLICTING": 3,
@@ -252,14 +255,18 @@ def test_v1_field_numbers():
     assert _numbers(v1_smesher.PostSetupProvider) == {"id": 1, "model": 2, "device_type": 3, "performance": 4}
     assert _enum(v1_smesher.PostSetupProvider.DeviceType) == {"DEVICE_CLASS_CPU": 0, "DEVICE_CLASS_GPU": 1}
     assert _numbers(v1_smesher.CoinbaseResponse) == {"account_id": 1}
-    # spacemesh/v1/activation_types.proto
+    # SmesherIDsResponse: name and repeated-bytes type as go-spacemesh fills it (res.PublicKeys, [][]byte); the
+    # number of this single field is in no stored smesher_types snapshot (they predate the message): unconfirmed
+    assert _numbers(v1_smesher.SmesherIDsResponse) == {"public_keys": 1}
+    # spacemesh/v1/activation_types.proto; HighestResponse per release/go/spacemesh/v1/activation_types.pb.go (3f1778a7)
     assert _numbers(v1_activation.HighestResponse) == {"atx": 1}
     # googleapis google/rpc/status.proto
     assert _numbers(status_pb2.Status) == {"code": 1, "message": 2, "details": 3}
 
 
 def test_v2alpha1_field_numbers():
-    # spacemeshos/api spacemesh/v2alpha1/tx.proto
+    # spacemeshos/api spacemesh/v2alpha1/tx.proto (commit 025cd1ea); TransactionState INEFFECTUAL 7 and
+    # TransactionList without `total` as in the HEAD-era copy spacemesh/v2beta1/tx.proto (commit 88f2b962)
     assert _enum(tx_pb2.TransactionResult.Status) == {
         "TRANSACTION_STATUS_UNSPECIFIED": 0, "TRANSACTION_STATUS_SUCCESS": 1, "TRANSACTION_STATUS_FAILURE": 2,
         "TRANSACTION_STATUS_INVALID": 3,
@@ -274,14 +281,18 @@ def test_v2alpha1_field_numbers():
     assert _numbers(tx_pb2.TransactionContents) == {"send": 1, "single_sig_spawn": 2, "multi_sig_spawn": 3}
     assert _numbers(tx_pb2.ContentsSend) == {"destination": 1, "amount": 2}
     # INEFFECTUAL: go-spacemesh v2alpha1 transaction service reports evicted txs with it
-    assert _enum(tx_pb2.TransactionState)["TRANSACTION_STATE_PROCESSED"] == 6
-    assert _enum(tx_pb2.TransactionState)["TRANSACTION_STATE_INEFFECTUAL"] == 7
+    assert _enum(tx_pb2.TransactionState) == {
+        "TRANSACTION_STATE_UNSPECIFIED": 0, "TRANSACTION_STATE_REJECTED": 1,
+        "TRANSACTION_STATE_INSUFFICIENT_FUNDS": 2, "TRANSACTION_STATE_CONFLICTING": 3,
+        "TRANSACTION_STATE_MEMPOOL": 4, "TRANSACTION_STATE_MESH": 5, "TRANSACTION_STATE_PROCESSED": 6,
+        "TRANSACTION_STATE_INEFFECTUAL": 7,
+    }  # fmt: skip
     assert _numbers(tx_pb2.TransactionRequest) == {
         "start_layer": 1, "end_layer": 2, "txid": 3, "address": 4, "offset": 6, "limit": 7,
         "include_state": 8, "include_result": 9, "sort_order": 10,
     }  # fmt: skip
     assert _numbers(tx_pb2.TransactionResponse) == {"tx": 1, "tx_result": 2, "tx_state": 3}
-    assert _numbers(tx_pb2.TransactionList) == {"transactions": 1, "total": 2}
+    assert _numbers(tx_pb2.TransactionList) == {"transactions": 1}
     assert _numbers(tx_pb2.TransactionStreamRequest) == {
         "start_layer": 1, "end_layer": 2, "txid": 3, "principal": 4, "watch": 5,
     }  # fmt: skip
@@ -297,29 +308,32 @@ def test_v2alpha1_field_numbers():
     assert _enum(node_pb2.NodeStatusResponse.SyncStatus) == {
         "SYNC_STATUS_UNSPECIFIED": 0, "SYNC_STATUS_OFFLINE": 1, "SYNC_STATUS_SYNCING": 2, "SYNC_STATUS_SYNCED": 3,
     }  # fmt: skip
-    # release/go/spacemesh/v2alpha1/network.pb.go (labels_per_unit = 8 from spec/api-ecosystem.md §1.4, number unconfirmed)
+    # release/go/spacemesh/v2alpha1/network.pb.go (commit 805253b1): labels_per_unit 8 (uint64); no reserved range
     assert _numbers(network_pb2.NetworkInfoResponse) == {
         "genesis_time": 1, "layer_duration": 3, "genesis_id": 4, "hrp": 5, "effective_genesis_layer": 6,
         "layers_per_epoch": 7, "labels_per_unit": 8,
     }  # fmt: skip
-    assert _reserved(network_pb2.NetworkInfoResponse) == {2}
+    assert _reserved(network_pb2.NetworkInfoResponse) == set()
     nfields = network_pb2.NetworkInfoResponse.DESCRIPTOR.fields_by_name
     assert nfields["genesis_time"].message_type.full_name == "google.protobuf.Timestamp"
     assert nfields["layer_duration"].message_type.full_name == "google.protobuf.Duration"
-    # spacemesh/v2alpha1/account.proto
-    assert _numbers(account_pb2.AccountRequest) == {"addresses": 1, "offset": 5, "limit": 6}
+    # release/go/spacemesh/v2alpha1/account.pb.go (commits f410f134 and 963a6eb2): offset 2, limit 3 (5/6 was an
+    # older layout)
+    assert _numbers(account_pb2.AccountRequest) == {"addresses": 1, "offset": 2, "limit": 3}
     assert _numbers(account_pb2.AccountState) == {"counter": 1, "balance": 2, "layer": 3}
     assert _numbers(account_pb2.Account) == {"address": 1, "current": 2, "projected": 3, "template": 4}
     assert _numbers(account_pb2.AccountList) == {"accounts": 1}
-    # spacemesh/v2alpha1/reward.proto
+    # release/go/spacemesh/v2alpha1/reward.pb.go (commit 963a6eb2): 4 is unused and not reserved
     assert _numbers(reward_pb2.Reward) == {"layer": 1, "total": 2, "layer_reward": 3, "coinbase": 5, "smesher": 6}
+    assert _reserved(reward_pb2.Reward) == set()
+    assert _numbers(reward_pb2.RewardList) == {"rewards": 1}
     assert _numbers(reward_pb2.RewardRequest) == {
         "start_layer": 1, "end_layer": 2, "coinbase": 3, "smesher": 4, "offset": 5, "limit": 6, "sort_order": 7,
     }  # fmt: skip
     assert _numbers(reward_pb2.RewardStreamRequest) == {
         "start_layer": 1, "end_layer": 2, "coinbase": 3, "smesher": 4, "watch": 5,
     }  # fmt: skip
-    # spacemesh/v2alpha1/layer.proto
+    # release/go/spacemesh/v2alpha1/layer.pb.go (commit 963a6eb2), block.pb.go (commit 036b8e5b)
     assert _numbers(layer_pb2.Layer) == {
         "number": 1, "status": 2, "consensus_hash": 3, "state_hash": 4, "cumulative_state_hash": 5, "block": 6,
     }  # fmt: skip
@@ -330,11 +344,16 @@ def test_v2alpha1_field_numbers():
         "start_layer": 1, "end_layer": 2, "offset": 3, "limit": 4, "sort_order": 5,
     }  # fmt: skip
     assert _numbers(layer_pb2.LayerStreamRequest) == {"start_layer": 1, "end_layer": 2, "watch": 3}
+    assert _numbers(layer_pb2.LayerList) == {"layers": 1}
+    assert _numbers(block_pb2.Block) == {"id": 1}
     assert _enum(v2alpha1_pb2.SortOrder) == {"ASC": 0, "DESC": 1}
-    # spacemesh/v2alpha1/activation.proto
+    # release/go/spacemesh/v2alpha1/activation.pb.go (commit 963a6eb2): no signature/previous_atx, no list total
     assert _numbers(activation_pb2.Activation) == {
-        "id": 1, "smesher_id": 2, "signature": 3, "publish_epoch": 4, "previous_atx": 5, "coinbase": 6,
-        "weight": 7, "height": 8, "num_units": 9,
+        "id": 1, "smesher_id": 2, "publish_epoch": 3, "coinbase": 4, "weight": 5, "height": 6, "num_units": 7,
+    }  # fmt: skip
+    assert _numbers(activation_pb2.ActivationList) == {"activations": 1}
+    assert _numbers(activation_pb2.ActivationStreamRequest) == {
+        "start_epoch": 1, "end_epoch": 2, "id": 3, "smesher_id": 4, "coinbase": 5, "watch": 6,
     }  # fmt: skip
     assert _numbers(activation_pb2.ActivationRequest) == {
         "start_epoch": 1, "end_epoch": 2, "id": 3, "smesher_id": 4, "coinbase": 5, "offset": 6, "limit": 7,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#spacemesh/v2alpha1/activation.proto\x12\x12spacemesh.v2alpha1\"\xb1\x01\n\nActivation\x12\n\n\x02id\x18\x01 \x01(\x0c\x12\x12\n\nsmesher_id\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x15\n\rpublish_epoch\x18\x04 \x01(\r\x12\x14\n\x0cprevious_atx\x18\x05 \x01(\x0c\x12\x10\n\x08\x63oinbase\x18\x06 \x01(\t\x12\x0e\n\x06weight\x18\x07 \x01(\x04\x12\x0e\n\x06height\x18\x08 \x01(\x04\x12\x11\n\tnum_units\x18\t \x01(\r\"\x8c\x01\n\x11\x41\x63tivationRequest\x12\x13\n\x0bstart_epoch\x18\x01 \x01(\r\x12\x11\n\tend_epoch\x18\x02 \x01(\r\x12\n\n\x02id\x18\x03 \x03(\x0c\x12\x12\n\nsmesher_id\x18\x04 \x03(\x0c\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\x0e\n\x06offset\x18\x06 \x01(\x04\x12\r\n\x05limit\x18\x07 \x01(\x04\"T\n\x0e\x41\x63tivationList\x12\x33\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32\x1e.spacemesh.v2alpha1.Activation\x12\r\n\x05total\x18\x02 \x01(\r\"7\n\x17\x41\x63tivationsCountRequest\x12\x12\n\x05\x65poch\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x08\n\x06_epoch\")\n\x18\x41\x63tivationsCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"\x82\x01\n\x17\x41\x63tivationStreamRequest\x12\x13\n\x0bstart_epoch\x18\x01 \x01(\r\x12\x11\n\tend_epoch\x18\x02 \x01(\r\x12\n\n\x02id\x18\x03 \x03(\x0c\x12\x12\n\nsmesher_id\x18\x04 \x03(\x0c\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\r\n\x05watch\x18\x06 \x01(\x08\x32\xd5\x01\n\x11\x41\x63tivationService\x12Q\n\x04List\x12%.spacemesh.v2alpha1.ActivationRequest\x1a\".spacemesh.v2alpha1.ActivationList\x12m\n\x10\x41\x63tivationsCount\x12+.spacemesh.v2alpha1.ActivationsCountRequest\x1a,.spacemesh.v2alpha1.ActivationsCountResponse2r\n\x17\x41\x63tivationStreamService\x12W\n\x06Stream\x12+.spacemesh.v2alpha1.ActivationStreamRequest\x1a\x1e.spacemesh.v2alpha1.Activation0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#spacemesh/v2alpha1/activation.proto\x12\x12spacemesh.v2alpha1\"\x88\x01\n\nActivation\x12\n\n\x02id\x18\x01 \x01(\x0c\x12\x12\n\nsmesher_id\x18\x02 \x01(\x0c\x12\x15\n\rpublish_epoch\x18\x03 \x01(\r\x12\x10\n\x08\x63oinbase\x18\x04 \x01(\t\x12\x0e\n\x06weight\x18\x05 \x01(\x04\x12\x0e\n\x06height\x18\x06 \x01(\x04\x12\x11\n\tnum_units\x18\x07 \x01(\r\"\x8c\x01\n\x11\x41\x63tivationRequest\x12\x13\n\x0bstart_epoch\x18\x01 \x01(\r\x12\x11\n\tend_epoch\x18\x02 \x01(\r\x12\n\n\x02id\x18\x03 \x03(\x0c\x12\x12\n\nsmesher_id\x18\x04 \x03(\x0c\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\x0e\n\x06offset\x18\x06 \x01(\x04\x12\r\n\x05limit\x18\x07 \x01(\x04\"E\n\x0e\x41\x63tivationList\x12\x33\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32\x1e.spacemesh.v2alpha1.Activation\"7\n\x17\x41\x63tivationsCountRequest\x12\x12\n\x05\x65poch\x18\x01 \x01(\rH\x00\x88\x01\x01\x42\x08\n\x06_epoch\")\n\x18\x41\x63tivationsCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"\x82\x01\n\x17\x41\x63tivationStreamRequest\x12\x13\n\x0bstart_epoch\x18\x01 \x01(\r\x12\x11\n\tend_epoch\x18\x02 \x01(\r\x12\n\n\x02id\x18\x03 \x03(\x0c\x12\x12\n\nsmesher_id\x18\x04 \x03(\x0c\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\r\n\x05watch\x18\x06 \x01(\x08\x32\xd5\x01\n\x11\x41\x63tivationService\x12Q\n\x04List\x12%.spacemesh.v2alpha1.ActivationRequest\x1a\".spacemesh.v2alpha1.ActivationList\x12m\n\x10\x41\x63tivationsCount\x12+.spacemesh.v2alpha1.ActivationsCountRequest\x1a,.spacemesh.v2alpha1.ActivationsCountResponse2r\n\x17\x41\x63tivationStreamService\x12W\n\x06Stream\x12+.spacemesh.v2alpha1.ActivationStreamRequest\x1a\x1e.spacemesh.v2alpha1.Activation0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,19 +32,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spacemesh.v2alpha1.activati
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACTIVATION']._serialized_start=60
-  _globals['_ACTIVATION']._serialized_end=237
-  _globals['_ACTIVATIONREQUEST']._serialized_start=240
-  _globals['_ACTIVATIONREQUEST']._serialized_end=380
-  _globals['_ACTIVATIONLIST']._serialized_start=382
-  _globals['_ACTIVATIONLIST']._serialized_end=466
-  _globals['_ACTIVATIONSCOUNTREQUEST']._serialized_start=468
-  _globals['_ACTIVATIONSCOUNTREQUEST']._serialized_end=523
-  _globals['_ACTIVATIONSCOUNTRESPONSE']._serialized_start=525
-  _globals['_ACTIVATIONSCOUNTRESPONSE']._serialized_end=566
-  _globals['_ACTIVATIONSTREAMREQUEST']._serialized_start=569
-  _globals['_ACTIVATIONSTREAMREQUEST']._serialized_end=699
-  _globals['_ACTIVATIONSERVICE']._serialized_start=702
-  _globals['_ACTIVATIONSERVICE']._serialized_end=915
-  _globals['_ACTIVATIONSTREAMSERVICE']._serialized_start=917
-  _globals['_ACTIVATIONSTREAMSERVICE']._serialized_end=1031
+  _globals['_ACTIVATION']._serialized_end=196
+  _globals['_ACTIVATIONREQUEST']._serialized_start=199
+  _globals['_ACTIVATIONREQUEST']._serialized_end=339
+  _globals['_ACTIVATIONLIST']._serialized_start=341
+  _globals['_ACTIVATIONLIST']._serialized_end=410
+  _globals['_ACTIVATIONSCOUNTREQUEST']._serialized_start=412
+  _globals['_ACTIVATIONSCOUNTREQUEST']._serialized_end=467
+  _globals['_ACTIVATIONSCOUNTRESPONSE']._serialized_start=469
+  _globals['_ACTIVATIONSCOUNTRESPONSE']._serialized_end=510
+  _globals['_ACTIVATIONSTREAMREQUEST']._serialized_start=513
+  _globals['_ACTIVATIONSTREAMREQUEST']._serialized_end=643
+  _globals['_ACTIVATIONSERVICE']._serialized_start=646
+  _globals['_ACTIVATIONSERVICE']._serialized_end=859
+  _globals['_ACTIVATIONSTREAMSERVICE']._serialized_start=861
+  _globals['_ACTIVATIONSTREAMSERVICE']._serialized_end=975
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from core.api.gen.spacemesh.v2alpha1 import block_pb2 as spacemesh_dot_v2alpha1_
 from core.api.gen.spacemesh.v2alpha1 import v2alpha1_pb2 as spacemesh_dot_v2alpha1_dot_v2alpha1__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1espacemesh/v2alpha1/layer.proto\x12\x12spacemesh.v2alpha1\x1a\x1espacemesh/v2alpha1/block.proto\x1a!spacemesh/v2alpha1/v2alpha1.proto\"\xa5\x02\n\x05Layer\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.spacemesh.v2alpha1.Layer.LayerStatus\x12\x16\n\x0e\x63onsensus_hash\x18\x03 \x01(\t\x12\x12\n\nstate_hash\x18\x04 \x01(\x0c\x12\x1d\n\x15\x63umulative_state_hash\x18\x05 \x01(\x0c\x12(\n\x05\x62lock\x18\x06 \x01(\x0b\x32\x19.spacemesh.v2alpha1.Block\"`\n\x0bLayerStatus\x12\x1c\n\x18LAYER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14LAYER_STATUS_APPLIED\x10\x01\x12\x19\n\x15LAYER_STATUS_VERIFIED\x10\x02\"\x88\x01\n\x0cLayerRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\x04\x12\x31\n\nsort_order\x18\x05 \x01(\x0e\x32\x1d.spacemesh.v2alpha1.SortOrder\"E\n\tLayerList\x12)\n\x06layers\x18\x01 \x03(\x0b\x32\x19.spacemesh.v2alpha1.Layer\x12\r\n\x05total\x18\x02 \x01(\r\"K\n\x12LayerStreamRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\r\n\x05watch\x18\x03 \x01(\x08\x32W\n\x0cLayerService\x12G\n\x04List\x12 .spacemesh.v2alpha1.LayerRequest\x1a\x1d.spacemesh.v2alpha1.LayerList2c\n\x12LayerStreamService\x12M\n\x06Stream\x12&.spacemesh.v2alpha1.LayerStreamRequest\x1a\x19.spacemesh.v2alpha1.Layer0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1espacemesh/v2alpha1/layer.proto\x12\x12spacemesh.v2alpha1\x1a\x1espacemesh/v2alpha1/block.proto\x1a!spacemesh/v2alpha1/v2alpha1.proto\"\xa5\x02\n\x05Layer\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.spacemesh.v2alpha1.Layer.LayerStatus\x12\x16\n\x0e\x63onsensus_hash\x18\x03 \x01(\t\x12\x12\n\nstate_hash\x18\x04 \x01(\x0c\x12\x1d\n\x15\x63umulative_state_hash\x18\x05 \x01(\x0c\x12(\n\x05\x62lock\x18\x06 \x01(\x0b\x32\x19.spacemesh.v2alpha1.Block\"`\n\x0bLayerStatus\x12\x1c\n\x18LAYER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14LAYER_STATUS_APPLIED\x10\x01\x12\x19\n\x15LAYER_STATUS_VERIFIED\x10\x02\"\x88\x01\n\x0cLayerRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\x04\x12\x31\n\nsort_order\x18\x05 \x01(\x0e\x32\x1d.spacemesh.v2alpha1.SortOrder\"6\n\tLayerList\x12)\n\x06layers\x18\x01 \x03(\x0b\x32\x19.spacemesh.v2alpha1.Layer\"K\n\x12LayerStreamRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\r\n\x05watch\x18\x03 \x01(\x08\x32W\n\x0cLayerService\x12G\n\x04List\x12 .spacemesh.v2alpha1.LayerRequest\x1a\x1d.spacemesh.v2alpha1.LayerList2c\n\x12LayerStreamService\x12M\n\x06Stream\x12&.spacemesh.v2alpha1.LayerStreamRequest\x1a\x19.spacemesh.v2alpha1.Layer0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,11 +40,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LAYERREQUEST']._serialized_start=418
   _globals['_LAYERREQUEST']._serialized_end=554
   _globals['_LAYERLIST']._serialized_start=556
-  _globals['_LAYERLIST']._serialized_end=625
-  _globals['_LAYERSTREAMREQUEST']._serialized_start=627
-  _globals['_LAYERSTREAMREQUEST']._serialized_end=702
-  _globals['_LAYERSERVICE']._serialized_start=704
-  _globals['_LAYERSERVICE']._serialized_end=791
-  _globals['_LAYERSTREAMSERVICE']._serialized_start=793
-  _globals['_LAYERSTREAMSERVICE']._serialized_end=892
+  _globals['_LAYERLIST']._serialized_end=610
+  _globals['_LAYERSTREAMREQUEST']._serialized_start=612
+  _globals['_LAYERSTREAMREQUEST']._serialized_end=687
+  _globals['_LAYERSERVICE']._serialized_start=689
+  _globals['_LAYERSERVICE']._serialized_end=776
+  _globals['_LAYERSTREAMSERVICE']._serialized_start=778
+  _globals['_LAYERSTREAMSERVICE']._serialized_end=877
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n spacemesh/v2alpha1/network.proto\x12\x12spacemesh.v2alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x14\n\x12NetworkInfoRequest\"\xf5\x01\n\x13NetworkInfoResponse\x12\x30\n\x0cgenesis_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0elayer_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ngenesis_id\x18\x04 \x01(\x0c\x12\x0b\n\x03hrp\x18\x05 \x01(\t\x12\x1f\n\x17\x65\x66\x66\x65\x63tive_genesis_layer\x18\x06 \x01(\r\x12\x18\n\x10layers_per_epoch\x18\x07 \x01(\r\x12\x17\n\x0flabels_per_unit\x18\x08 \x01(\x04J\x04\x08\x02\x10\x03\x32i\n\x0eNetworkService\x12W\n\x04Info\x12&.spacemesh.v2alpha1.NetworkInfoRequest\x1a\'.spacemesh.v2alpha1.NetworkInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n spacemesh/v2alpha1/network.proto\x12\x12spacemesh.v2alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x14\n\x12NetworkInfoRequest\"\xef\x01\n\x13NetworkInfoResponse\x12\x30\n\x0cgenesis_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0elayer_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ngenesis_id\x18\x04 \x01(\x0c\x12\x0b\n\x03hrp\x18\x05 \x01(\t\x12\x1f\n\x17\x65\x66\x66\x65\x63tive_genesis_layer\x18\x06 \x01(\r\x12\x18\n\x10layers_per_epoch\x18\x07 \x01(\r\x12\x17\n\x0flabels_per_unit\x18\x08 \x01(\x04\x32i\n\x0eNetworkService\x12W\n\x04Info\x12&.spacemesh.v2alpha1.NetworkInfoRequest\x1a\'.spacemesh.v2alpha1.NetworkInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NETWORKINFOREQUEST']._serialized_start=121
   _globals['_NETWORKINFOREQUEST']._serialized_end=141
   _globals['_NETWORKINFORESPONSE']._serialized_start=144
-  _globals['_NETWORKINFORESPONSE']._serialized_end=389
-  _globals['_NETWORKSERVICE']._serialized_start=391
-  _globals['_NETWORKSERVICE']._serialized_end=496
+  _globals['_NETWORKINFORESPONSE']._serialized_end=383
+  _globals['_NETWORKSERVICE']._serialized_start=385
+  _globals['_NETWORKSERVICE']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from core.api.gen.spacemesh.v2alpha1 import v2alpha1_pb2 as spacemesh_dot_v2alpha1_dot_v2alpha1__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fspacemesh/v2alpha1/reward.proto\x12\x12spacemesh.v2alpha1\x1a!spacemesh/v2alpha1/v2alpha1.proto\"e\n\x06Reward\x12\r\n\x05layer\x18\x01 \x01(\r\x12\r\n\x05total\x18\x02 \x01(\x04\x12\x14\n\x0clayer_reward\x18\x03 \x01(\x04\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\x0f\n\x07smesher\x18\x06 \x01(\x0cJ\x04\x08\x04\x10\x05\"\xbd\x01\n\rRewardRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x12\n\x08\x63oinbase\x18\x03 \x01(\tH\x00\x12\x11\n\x07smesher\x18\x04 \x01(\x0cH\x00\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\r\n\x05limit\x18\x06 \x01(\x04\x12\x31\n\nsort_order\x18\x07 \x01(\x0e\x32\x1d.spacemesh.v2alpha1.SortOrderB\x0b\n\tfilter_by\"9\n\nRewardList\x12+\n\x07rewards\x18\x01 \x03(\x0b\x32\x1a.spacemesh.v2alpha1.Reward\"\x80\x01\n\x13RewardStreamRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x12\n\x08\x63oinbase\x18\x03 \x01(\tH\x00\x12\x11\n\x07smesher\x18\x04 \x01(\x0cH\x00\x12\r\n\x05watch\x18\x05 \x01(\x08\x42\x0b\n\tfilter_by2Z\n\rRewardService\x12I\n\x04List\x12!.spacemesh.v2alpha1.RewardRequest\x1a\x1e.spacemesh.v2alpha1.RewardList2f\n\x13RewardStreamService\x12O\n\x06Stream\x12\'.spacemesh.v2alpha1.RewardStreamRequest\x1a\x1a.spacemesh.v2alpha1.Reward0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fspacemesh/v2alpha1/reward.proto\x12\x12spacemesh.v2alpha1\x1a!spacemesh/v2alpha1/v2alpha1.proto\"_\n\x06Reward\x12\r\n\x05layer\x18\x01 \x01(\r\x12\r\n\x05total\x18\x02 \x01(\x04\x12\x14\n\x0clayer_reward\x18\x03 \x01(\x04\x12\x10\n\x08\x63oinbase\x18\x05 \x01(\t\x12\x0f\n\x07smesher\x18\x06 \x01(\x0c\"\xbd\x01\n\rRewardRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x12\n\x08\x63oinbase\x18\x03 \x01(\tH\x00\x12\x11\n\x07smesher\x18\x04 \x01(\x0cH\x00\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\r\n\x05limit\x18\x06 \x01(\x04\x12\x31\n\nsort_order\x18\x07 \x01(\x0e\x32\x1d.spacemesh.v2alpha1.SortOrderB\x0b\n\tfilter_by\"9\n\nRewardList\x12+\n\x07rewards\x18\x01 \x03(\x0b\x32\x1a.spacemesh.v2alpha1.Reward\"\x80\x01\n\x13RewardStreamRequest\x12\x13\n\x0bstart_layer\x18\x01 \x01(\r\x12\x11\n\tend_layer\x18\x02 \x01(\r\x12\x12\n\x08\x63oinbase\x18\x03 \x01(\tH\x00\x12\x11\n\x07smesher\x18\x04 \x01(\x0cH\x00\x12\r\n\x05watch\x18\x05 \x01(\x08\x42\x0b\n\tfilter_by2Z\n\rRewardService\x12I\n\x04List\x12!.spacemesh.v2alpha1.RewardRequest\x1a\x1e.spacemesh.v2alpha1.RewardList2f\n\x13RewardStreamService\x12O\n\x06Stream\x12\'.spacemesh.v2alpha1.RewardStreamRequest\x1a\x1a.spacemesh.v2alpha1.Reward0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spacemesh.v2alpha1.reward_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REWARD']._serialized_start=90
-  _globals['_REWARD']._serialized_end=191
-  _globals['_REWARDREQUEST']._serialized_start=194
-  _globals['_REWARDREQUEST']._serialized_end=383
-  _globals['_REWARDLIST']._serialized_start=385
-  _globals['_REWARDLIST']._serialized_end=442
-  _globals['_REWARDSTREAMREQUEST']._serialized_start=445
-  _globals['_REWARDSTREAMREQUEST']._serialized_end=573
-  _globals['_REWARDSERVICE']._serialized_start=575
-  _globals['_REWARDSERVICE']._serialized_end=665
-  _globals['_REWARDSTREAMSERVICE']._serialized_start=667
-  _globals['_REWARDSTREAMSERVICE']._serialized_end=769
+  _globals['_REWARD']._serialized_end=185
+  _globals['_REWARDREQUEST']._serialized_start=188
+  _globals['_REWARDREQUEST']._serialized_end=377
+  _globals['_REWARDLIST']._serialized_start=379
+  _globals['_REWARDLIST']._serialized_end=436
+  _globals['_REWARDSTREAMREQUEST']._serialized_start=439
+  _globals['_REWARDSTREAMREQUEST']._serialized_end=567
+  _globals['_REWARDSERVICE']._serialized_start=569
+  _globals['_REWARDSERVICE']._serialized_end=659
+  _globals['_REWARDSTREAMSERVICE']._serialized_start=661
+  _globals['_REWARDSTREAMSERVICE']._serialized_end=763
 # @@protoc_insertion_point(module_scope)

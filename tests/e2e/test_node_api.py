@@ -197,7 +197,7 @@ def test_network_node_and_mesh_methods(node: Node):
 
     assert both(node, "spacemesh.v1.NodeService", "Echo", {"msg": {"value": "hi"}}) == {"msg": {"value": "hi"}}
     assert both(node, "spacemesh.v1.NodeService", "Version", {})["versionString"]["value"]
-    v1_status = grpc_call(node.public, "spacemesh.v1.NodeService", "Status", {})[0]["status"]
+    v1_status = both(node, "spacemesh.v1.NodeService", "Status", {}, same=False)["status"]
     assert v1_status["isSynced"] is True and v1_status["syncedLayer"]["number"] >= FIRST_BLOCK
     node_info = both(node, "spacemesh.v1.NodeService", "NodeInfo", {})
     assert node_info["hrp"] == HRP and node_info["effectiveGenesis"] == 7 and node_info["epochSize"] == 4
@@ -279,7 +279,6 @@ def test_private_listener_smesher_methods_and_streams(node: Node):
 def test_public_streams_over_grpc_and_json(node: Node):
     node.applied_at_least(FIRST_BLOCK + 1)
     layer = FIRST_BLOCK + 1
-    request = {"startLayer": layer, "endLayer": layer}
     over_grpc = grpc_call(node.public, "spacemesh.v1.TransactionService", "StreamResults", {"start": 0, "end": layer})
     status, lines, headers = json_call(node.json, "/spacemesh.v1.TransactionService/StreamResults",
                                        {"start": 0, "end": layer})
@@ -290,7 +289,12 @@ def test_public_streams_over_grpc_and_json(node: Node):
     with urllib.request.urlopen(http, timeout=20) as response:
         first = json.loads(response.readline())
     assert first["result"]["layer"]["number"]["number"] > layer
-    del request
+    request_cls, response_cls, _ = _classes("spacemesh.v1.MeshService", "LayerStream")
+    with grpc.insecure_channel(node.public) as channel:
+        stream = channel.unary_stream("/spacemesh.v1.MeshService/LayerStream", request_cls.SerializeToString,
+                                      response_cls.FromString)(request_cls(), timeout=20)
+        assert next(stream).layer.number.number > layer
+        stream.cancel()
 
 
 def test_malformed_requests_get_the_right_codes(node: Node):
@@ -331,8 +335,8 @@ def test_tx_send_is_applied_and_visible_everywhere(node: Node, k2):
     # the recipient holds exactly the amount; the sender paid amount + both fees
     account = both(node, "spacemesh.v2alpha1.AccountService", "List", {"addresses": [RECIPIENT], "limit": 1})
     assert account["accounts"][0]["current"]["balance"] == str(1_500_000_000)
-    v1 = grpc_call(node.public, "spacemesh.v1.GlobalStateService", "Account", {"accountId": {"address": K2_ADDRESS}})
-    state = v1[0]["accountWrapper"]
+    v1 = both(node, "spacemesh.v1.GlobalStateService", "Account", {"accountId": {"address": K2_ADDRESS}})
+    state = v1["accountWrapper"]
     assert state["stateCurrent"]["counter"] == "2"  # spawn (nonce 0) and spend (nonce 1)
     listed = both(node, "spacemesh.v2alpha1.TransactionService", "List",
                   {"address": K2_ADDRESS, "limit": 10, "includeState": True, "includeResult": True})
@@ -342,6 +346,19 @@ def test_tx_send_is_applied_and_visible_everywhere(node: Node, k2):
     states = both(node, "spacemesh.v1.TransactionService", "TransactionsState",
                   {"transactionId": [{"id": b64(tx_id)}], "includeTransactions": True})
     assert states["transactionsState"][0]["state"] == "TRANSACTION_STATE_PROCESSED"
+    # the applied spend's bytes: parsed, priced and (again) submitted, over gRPC and JSON
+    raw = next(t["tx"]["raw"] for t in listed["transactions"] if t["tx"]["id"] == b64(tx_id))
+    parsed = both(node, "spacemesh.v2alpha1.TransactionService", "ParseTransaction", {"transaction": raw, "verify": True})
+    assert parsed["tx"]["principal"] == K2_ADDRESS and parsed["tx"]["contents"]["send"]["destination"] == RECIPIENT
+    assert parsed["tx"]["nonce"]["counter"] == "1"
+    parsed_v1 = both(node, "spacemesh.v1.TransactionService", "ParseTransaction", {"transaction": raw, "verify": True})
+    assert parsed_v1["tx"]["id"] == b64(tx_id) and parsed_v1["tx"]["principal"]["address"] == K2_ADDRESS
+    gas = both(node, "spacemesh.v2alpha1.TransactionService", "EstimateGas", {"transaction": raw})
+    assert int(gas["recommendedMaxGas"]) == int(parsed["tx"]["maxGas"])
+    again = both(node, "spacemesh.v1.TransactionService", "SubmitTransaction", {"transaction": raw})
+    assert again["txstate"]["id"]["id"] == b64(tx_id)
+    again_v2 = both(node, "spacemesh.v2alpha1.TransactionService", "SubmitTransaction", {"transaction": raw})
+    assert again_v2["txId"] == b64(tx_id)
     # the CLI sees the same
     status = run_smesh(["--json", "tx", "status", tx_id.hex(), "--api", node.public])
     assert status.rc == 0 and "SUCCESS" in status.stdout

@@ -355,6 +355,10 @@ async def _watch(node: Any, activation: Activation, stop: asyncio.Event, tasks: 
 
 
 def _setup_logging() -> None:
+    import os
+
+    # grpc's C core logs to stderr by itself (e.g. a taken port, besides the one-line error we print)
+    os.environ.setdefault("GRPC_VERBOSITY", "DEBUG" if options.debug else "NONE")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger("smesh")

@@ -62,8 +62,8 @@ class _Listener:
         reflection.enable_server_reflection(names, self.server)
         try:
             port = self.server.add_insecure_port(self.listen)
-        except RuntimeError as e:
-            port, reason = 0, f": {e}"
+        except RuntimeError as e:  # grpc's text ends with advice about GRPC_VERBOSITY: keep the cause only
+            port, reason = 0, ": " + str(e).split("; set GRPC_VERBOSITY")[0]
         else:
             reason = ""
         if port == 0:

@@ -21,3 +21,28 @@ def test_bad_flags_create_nothing(tmp_path, flags, message):
     assert message in one_error_line(result)
     assert result.rc == 2
     assert not data_dir.exists()
+
+
+def test_a_taken_api_port_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_smesh(["node", "run", "--data-dir", tmp_path / "node", "--genesis-time", "now+60s",
+                            "--simulated-activation", "--grpc-public-listener", f"127.0.0.1:{port}"])
+    assert result.rc != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (  # after the start-up note, one error line and no grpc log
+        f"error: cannot listen on 127.0.0.1:{port} for the public gRPC API: Failed to bind to address 127.0.0.1:{port}"
+    )
+    assert len(result.stderr.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("flag", ["--grpc-public-listener", "--grpc-private-listener", "--grpc-json-listener"])
+def test_a_malformed_listener_is_refused_before_anything_is_created(tmp_path, flag):
+    data_dir = tmp_path / "node"
+    result = run_smesh(["node", "run", "--data-dir", data_dir, "--genesis-time", "now+60s", flag, "localhost"])
+    assert "is not HOST:PORT" in one_error_line(result)
+    assert result.rc == 2
+    assert not data_dir.exists()

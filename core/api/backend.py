@@ -200,9 +200,9 @@ class NodeBackend:
             return SyncStatus(0, False, current, applied, applied, applied, applied)
         node = self.node
         peers = len(node.net.peers()) if node.net is not None else 0  # the endpoint leaves this node out
-        processed = max(node._synced, max(node.hare_outputs, default=0))  # noqa: SLF001 - the node's sync mark
+        processed = max(node.synced_layer, max(node.hare_outputs, default=0))
         top = max(processed, applied, max(node.proposals, default=0))
-        synced = current <= node.effective_genesis + 1 or node._synced >= current - SYNC_TOLERANCE  # noqa: SLF001
+        synced = current <= node.effective_genesis + 1 or node.synced_layer >= current - SYNC_TOLERANCE
         return SyncStatus(peers, synced, current, top, processed, node.last_applied, node.tortoise.verified)
 
     def is_synced(self) -> bool:
@@ -253,8 +253,13 @@ class NodeBackend:
         return TxState.UNSPECIFIED
 
     def _in_unapplied_block(self, tx_id: bytes) -> bool:
-        if self.node is None:
+        """In the hare output of a layer that is not applied yet (the v1 MESH state)."""
+        node = self.node
+        if node is None:
             return False
-        return any(
-            tx_id in block.inner.tx_ids and block.layer > self.node.last_applied for block in self.node.blocks.values()
-        )
+        for layer in range(node.last_applied + 1, self.current_layer() + 1):
+            block_id = node.hare_outputs.get(layer)
+            block = node.blocks.get(block_id) if block_id else None
+            if block is not None and tx_id in block.inner.tx_ids:
+                return True
+        return False

@@ -622,6 +622,11 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             "mempool": len(self.mempool),
         }
 
+    @property
+    def synced_layer(self) -> int:
+        """Every layer up to here has a hare output or a peer's data (what sync has caught up to)."""
+        return self._synced
+
     def layer_hashes(self, layer: int) -> tuple[bytes | None, bytes | None, bytes | None]:
         """(applied block, state hash, aggregated hash) of a layer, as stored."""
         return self.store.layer_hashes(layer)

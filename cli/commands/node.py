@@ -231,7 +231,7 @@ class Activation:
             await self.server.close()
 
 
-def _status_table(status: dict, phase: str) -> Any:
+def _status_table(status: dict, phase: str, api: str = "") -> Any:
     from rich.table import Table
 
     from core.tx.units import format_smh
@@ -248,6 +248,7 @@ def _status_table(status: dict, phase: str) -> Any:
         ("applied / verified", f"{status['last_applied']} / {status['verified']}"),
         ("coinbase balance", format_smh(status["coinbase_balance"])),
         ("mempool", str(status["mempool"])),
+        ("API", api or "off"),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -259,16 +260,18 @@ def _json_line(event: str, fields: dict) -> None:
     sys.stdout.flush()
 
 
-def _announce_api(api: Any, ports: Any) -> None:
+def _announce_api(api: Any, ports: Any) -> str:
     listeners = {
         "public": (api.public_listen, ports.public), "private": (api.private_listen, ports.private),
         "json": (api.json_listen, ports.json),
     }  # fmt: skip
     on = {name: f"{listen.rpartition(':')[0]}:{port}" for name, (listen, port) in listeners.items() if port is not None}
+    text = ", ".join(f"{name} {address}" for name, address in on.items())
     if options.json:
         _json_line("api", on)
     else:
-        note("API: " + ", ".join(f"{name} {address}" for name, address in on.items()))
+        note("API: " + text)
+    return text
 
 
 async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None) -> dict:
@@ -311,10 +314,10 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
     tasks: list[asyncio.Task] = []
     try:
         ports = await api.start()
-        _announce_api(api, ports)
+        api_text = _announce_api(api, ports)
         await activation.start()
         tasks.append(asyncio.create_task(node.run(sleep_until_wall), name="node"))
-        await _watch(node, activation, stop, tasks)
+        await _watch(node, activation, stop, tasks, api_text)
     finally:
         for task in tasks:
             task.cancel()
@@ -327,13 +330,15 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
     return status
 
 
-async def _watch(node: Any, activation: Activation, stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
+async def _watch(
+    node: Any, activation: Activation, stop: asyncio.Event, tasks: list[asyncio.Task], api: str = ""
+) -> None:
     """Show progress until asked to stop; a crashed task ends the run with its error."""
     live = None
     if not options.json:
         from rich.live import Live
 
-        live = Live(_status_table(node.status(), activation.phase()), console=console(), refresh_per_second=2)
+        live = Live(_status_table(node.status(), activation.phase(), api), console=console(), refresh_per_second=2)
         live.start()
     last_layer = None
     try:
@@ -345,7 +350,7 @@ async def _watch(node: Any, activation: Activation, stop: asyncio.Event, tasks: 
                     raise task.exception()
             status = node.status()
             if live is not None:
-                live.update(_status_table(status, activation.phase()))
+                live.update(_status_table(status, activation.phase(), api))
             elif status["layer"] != last_layer:
                 _json_line("status", {**status, "activation": activation.phase()})
             last_layer = status["layer"]

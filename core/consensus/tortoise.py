@@ -1,9 +1,9 @@
-"""The tortoise in verifying mode (spec/node.md §6, §3.4–3.6; go-spacemesh `tortoise/`).
+"""The tortoise: verifying mode and full mode (spec/node.md §6, §3.4–3.6; go-spacemesh `tortoise/`).
 
 A `Tortoise` is a state machine over events: ATXs (epoch weights and tick heights), beacons,
-malfeasance, block headers, hare outputs and ballots.  `tally_votes(last)` recounts and verifies
-layers; `updates()` reports the layers whose result changed so the mesh can apply (or revert and
-re-apply) them; `encode_votes(current)` builds the votes of our own ballot.
+malfeasance, block headers, hare outputs, weak coins and ballots.  `tally_votes(last)` recounts
+and verifies layers; `updates()` reports the layers whose result changed so the mesh can apply (or
+revert and re-apply) them; `encode_votes(current)` builds the votes of our own ballot.
 
 Model
 -----
@@ -14,20 +14,40 @@ the `support` / `against` / `abstain` lists patch that.  Decoded votes are kept 
 chain of per-layer nodes shared with the base ballot, each node caching its chained opinion hash,
 so a ballot whose base is one layer back costs one node.
 
+Counted votes (both modes use them for local votes, full mode to verify): every ballot of the last
+`window` layers with weight is counted, except that one with a beacon other than ours counts only
+`bad_beacon_delay` layers after its own.  For every layer it voted on (not abstaining), it adds its
+weight to the margin of each block it supports and subtracts it from each other block of that layer
+(a block taller than the ballot's ATX is left out), and adds its weight to the layer's "empty"
+weight if it supports none of them, subtracts it otherwise.
+
 Local opinion of layer X (`_local_vote`):
 - verified: the validity fixed when it was verified;
 - within hdist of the last layer (X + hdist > last): the hare output (abstain until hare
   terminates; hare is declared terminated-empty after zdist layers);
-- otherwise: per block, the weight of ballots supporting minus against it (the margin) against
-  the local threshold; one undecided block makes the layer abstain (no weak coin here).
+- otherwise: per block, the counted margin against the local threshold; in full mode a block
+  still undecided takes the weak coin of the layer before the last one (support if it is set);
+  one block left undecided (verifying mode, or no coin known) makes the layer abstain.
 
-Verifying mode: a ballot is *good* when it has weight, carries our beacon for its epoch, its ATX
-height is at least the reference height (tallest block we support up to its previous layer) and
-its opinion hash equals our opinion of its previous layer.  Layer X is verified when the good
-weight of ballots after X, less the expected weight not yet seen, exceeds the global threshold;
+Verifying mode (the normal path): a ballot is *good* when it has weight, carries our beacon for its
+epoch, its ATX height is at least the reference height (tallest block we support up to its previous
+layer) and its opinion hash equals our opinion of its previous layer.  Layer X is verified when the
+good weight of ballots after X, less the expected weight not yet seen, exceeds the global threshold;
 its blocks then keep our local vote as validity.  Any input that changes our opinion of a layer
 at or below the verified one (late hare output, a late block header that hare chose) resets
 verification to just before it; layers are then re-verified from the ballots we have.
+
+Full mode (self-healing, spec §6.4): entered when verifying mode cannot verify the next layer X,
+X is outside hdist (X + hdist <= last), and verifying mode is stuck on X rather than slow (see
+`_stuck`: we abstain on X, ballots whose opinion of history up to X differs from ours carry a third
+of the weight after X, or X is 2 * hdist layers old).  In full mode every layer from X on is
+re-verified at each tally from the counted votes: a layer is verified when every block's margin
+crosses +/- the global threshold of the counted window (valid = positive), a block left undecided
+counting as invalid if the layer's empty weight crosses it; a layer without blocks is verified
+(empty) by its empty weight alone.  So a layer verified in full mode can change validity, or become
+unverified, when more votes arrive (a healed partition); `updates()` reports that and the mesh
+reverts and re-applies.  Full mode is left when verifying mode, on our opinions so corrected,
+verifies every layer from X to last - 1 again.
 """
 
 from __future__ import annotations
@@ -50,17 +70,40 @@ class TortoiseError(SmeshError):
 
 @dataclass(frozen=True)
 class TortoiseConfig:
+    """hdist, zdist (spec §6.5), and the full-mode counting window and bad-beacon delay.
+
+    `window_size` (go-spacemesh WindowSize, 10 000 layers on mainnet: ~2.5 epochs, 50 hdist): how
+    many recent layers of ballots are counted; 0 picks max(10 * hdist, 3 * layers_per_epoch).
+    `bad_beacon_vote_delay` (go-spacemesh BadBeaconVoteDelayLayers, 4032 on mainnet: one epoch):
+    how many layers after its own a ballot with a beacon other than ours starts to count; 0 picks
+    one epoch, `layers_per_epoch`.  The window must be longer than the delay.
+    """
+
     hdist: int
     zdist: int
     layers_per_epoch: int
+    window_size: int = 0
+    bad_beacon_vote_delay: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.zdist <= self.hdist or self.layers_per_epoch < 1:
             raise ValueError("tortoise needs 0 < zdist <= hdist and layers_per_epoch >= 1")
+        if self.window_size < 0 or self.bad_beacon_vote_delay < 0:
+            raise ValueError("the tortoise window and bad-beacon delay cannot be negative")
+        if self.window <= self.bad_beacon_delay:
+            raise ValueError("the tortoise window must be longer than the bad-beacon vote delay")
 
     @property
     def effective_genesis(self) -> int:
         return 2 * self.layers_per_epoch - 1
+
+    @property
+    def window(self) -> int:
+        return self.window_size or max(10 * self.hdist, 3 * self.layers_per_epoch)
+
+    @property
+    def bad_beacon_delay(self) -> int:
+        return self.bad_beacon_vote_delay or self.layers_per_epoch
 
     @classmethod
     def from_node(cls, config: NodeConfig) -> TortoiseConfig:
@@ -180,9 +223,18 @@ class _Ballot:
         return self.info.layer
 
     def vote_on(self, layer: int) -> LayerVote | None:
+        node = self._node_at(layer)
+        return node.vote if node else None
+
+    def opinion_of(self, layer: int) -> bytes | None:
+        """The ballot's chained opinion hash of `layer` (None: it does not vote on it)."""
+        node = self._node_at(layer)
+        return node.opinion if node else None
+
+    def _node_at(self, layer: int) -> _VoteNode | None:
         for node in self.tail.walk() if self.tail else ():
             if node.layer <= layer:
-                return node.vote if node.layer == layer else None
+                return node if node.layer == layer else None
         return None
 
 
@@ -217,11 +269,19 @@ class _Exceptions:
         return LayerVote(support=frozenset(BlockRef(h, i) for i, h in support.items()))
 
 
+@dataclass
+class _Tally:
+    """Counted votes on one layer: block id -> margin, and the weight voting the layer empty."""
+
+    margins: dict[bytes, Fraction]
+    empty: Fraction = Fraction(0)
+
+
 # ------------------------------------------------------------------------------------------------
 
 
 class Tortoise:
-    """Verifying-mode tortoise for one node; pure: no I/O, no clock, driven by its inputs."""
+    """The tortoise of one node; pure: no I/O, no clock, driven by its inputs."""
 
     def __init__(self, config: TortoiseConfig) -> None:
         self.config = config
@@ -238,6 +298,12 @@ class Tortoise:
         self._dirty = _NEVER  # lowest layer whose local opinion inputs changed since the last tally
         self._report_from = self._genesis + 1
         self._reported: dict[int, LayerResult] = {}
+        self._coins: dict[int, bool] = {}
+        self._full = False
+        self._full_from = _NEVER  # full mode re-verifies every layer from here on
+        self._tally_cache: tuple[int, dict[int, _Tally]] | None = None  # (first layer, tallies)
+        self.full_mode_entries = 0  # how often verifying mode got stuck and full mode took over
+        self.full_mode_layers: set[int] = set()  # layers full mode has verified at some point
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -249,6 +315,11 @@ class Tortoise:
     def verified(self) -> int:
         """The highest layer verified (the effective genesis layer before any)."""
         return self._verified
+
+    @property
+    def mode(self) -> str:
+        """"verifying" (the normal path) or "full" (self-healing, spec §6.4)."""
+        return "full" if self._full else "verifying"
 
     def opinion(self, layer: int) -> bytes:
         """Our aggregated opinion hash of a layer up to the last tallied one."""
@@ -309,6 +380,10 @@ class Tortoise:
     def on_beacon(self, epoch: int, beacon: bytes) -> None:
         self._beacons[epoch] = beacon
 
+    def on_weak_coin(self, layer: int, coin: bool) -> None:
+        """The weak coin of a layer's hare session (spec §5.3); full mode votes it on undecided blocks."""
+        self._coins[layer] = coin
+
     def on_block(self, block_id: bytes, layer: int, height: int) -> None:
         """A block header (we hold the block)."""
         self._check_layer(layer)
@@ -357,8 +432,9 @@ class Tortoise:
             self._verified = self._dirty - 1
         start = min(self._dirty, self._verified + 1)
         self._dirty = _NEVER
+        self._tally_cache = None  # ballots, blocks, weights or `last` may have changed since
         self._refresh_opinions(start)
-        self._verify_layers()
+        start = min(start, self._verify_layers())
         self._report_from = min(self._report_from, start)
 
     def updates(self) -> list[LayerResult]:
@@ -460,6 +536,15 @@ class Tortoise:
     def _global_threshold(self, target: int) -> Fraction:
         return self._expected_weight(target + 1, self._last) / 3 + self._local_threshold()
 
+    def _window_start(self) -> int:
+        """The first layer whose ballots are counted."""
+        return self._last - self.config.window + 1
+
+    def _full_threshold(self, target: int) -> Fraction:
+        """The global threshold over the layers whose ballots full mode counts for `target`."""
+        first = max(target + 1, self._window_start())
+        return self._expected_weight(first, self._last) / 3 + self._local_threshold()
+
     # -- local opinion (spec §6.2) -----------------------------------------------------------------
 
     def _expire_hare(self) -> None:
@@ -488,40 +573,69 @@ class Tortoise:
         return LayerVote(support=frozenset([BlockRef(block.height, block.id)])) if block else EMPTY
 
     def _margin_vote(self, layer: int) -> LayerVote:
-        """Outside hdist and not verified: follow the counted votes, abstain if any block is undecided."""
+        """Outside hdist and not verified: follow the counted votes; in full mode the weak coin
+        decides blocks they leave undecided; otherwise one undecided block makes the layer abstain."""
         threshold = self._local_threshold()
+        margins = self._tallies(layer)[layer].margins
+        coin = self._coins.get(self._last - 1) if self._full else None
         support = []
         for block in self._layer(layer).blocks.values():
-            margin = self._margin(layer, block)
-            if abs(margin) <= threshold:
+            margin = margins[block.id]
+            if abs(margin) > threshold:
+                supported = margin > 0
+            elif coin is None:
                 return ABSTAIN
-            if margin > 0:
+            else:
+                supported = coin
+            if supported:
                 support.append(BlockRef(block.height, block.id))
         return LayerVote(support=frozenset(support))
 
-    def _margin(self, layer: int, block: _Block) -> Fraction:
-        """Weight of ballots after `layer` supporting the block minus weight voting against it."""
-        margin = Fraction(0)
-        for ballot_layer in range(layer + 1, self._last + 1):
-            for ballot in self._layer(ballot_layer).ballots:
-                if not self._counts_in_margin(ballot, block):
-                    continue
-                vote = ballot.vote_on(layer)
-                if vote is None or vote.abstain:
-                    continue
-                weight = self._weight(ballot.info)
-                margin += weight if block.id in vote.supported_ids else -weight
-        return margin
+    # -- counted votes (spec §6.4) -----------------------------------------------------------------
 
-    def _counts_in_margin(self, ballot: _Ballot, block: _Block) -> bool:
-        # ballots with a bad beacon are left out (full mode would count them after a delay), and a
-        # ballot cannot vote on a block taller than its own ATX
-        atx = self._atxs.get(ballot.info.atx_id)
-        return (
-            atx is not None
-            and atx.height >= block.height
-            and self._beacons.get(self._epoch(ballot.layer)) == ballot.info.beacon
-        )
+    def _tallies(self, first: int) -> dict[int, _Tally]:
+        """Counted votes on every layer from `first` to last - 1 (cached for one tally)."""
+        if self._tally_cache is None or self._tally_cache[0] > first:
+            self._tally_cache = (first, self._count_votes(first))
+        return self._tally_cache[1]
+
+    def _count_votes(self, first: int) -> dict[int, _Tally]:
+        tallies = {
+            layer: _Tally({block_id: Fraction(0) for block_id in self._layer(layer).blocks})
+            for layer in range(first, self._last)
+        }
+        for ballot_layer in range(max(first + 1, self._window_start()), self._last + 1):
+            for ballot in self._layer(ballot_layer).ballots:
+                weight = self._counted_weight(ballot)
+                if not weight:
+                    continue
+                height = self._atxs[ballot.info.atx_id].height
+                for node in ballot.tail.walk() if ballot.tail else ():
+                    if node.layer < first:
+                        break
+                    if node.vote.abstain:
+                        continue
+                    tally = tallies[node.layer]
+                    supported = node.vote.supported_ids
+                    empty = True
+                    for block in self._layers[node.layer].blocks.values():
+                        if block.height > height:  # a ballot cannot vouch for a block taller than its ATX
+                            continue
+                        if block.id in supported:
+                            tally.margins[block.id] += weight
+                            empty = False
+                        else:
+                            tally.margins[block.id] -= weight
+                    tally.empty += weight if empty else -weight
+        return tallies
+
+    def _counted_weight(self, ballot: _Ballot) -> Fraction:
+        """A ballot's weight if its votes count now: with a bad beacon only after the delay."""
+        info = ballot.info
+        if self._beacons.get(self._epoch(info.layer)) != info.beacon:
+            if info.layer + self.config.bad_beacon_delay > self._last:
+                return Fraction(0)
+        return self._weight(info)
 
     def _refresh_opinions(self, start: int) -> None:
         previous = self.opinion(start - 1)
@@ -554,19 +668,96 @@ class Tortoise:
     def _good_weight(self, layer: int) -> Fraction:
         return sum((self._weight(b.info) for b in self._layer(layer).ballots if self._is_good(b)), Fraction(0))
 
-    def _verify_layers(self) -> None:
-        """Verify layers in order while good weight after each crosses the global threshold."""
-        good = {layer: self._good_weight(layer) for layer in range(self._verified + 2, self._last + 1)}
+    def _verify_layers(self) -> int:
+        """Verify what can be verified, switching modes as needed; returns the lowest layer whose
+        result may have changed beyond what verifying mode fixes (_NEVER: none)."""
+        if not self._full:
+            upto = self._verifiable_from(self._verified + 1)
+            for layer in range(self._verified + 1, upto + 1):
+                lay = self._layers[layer]
+                lay.verdict = lay.vote
+            self._verified = upto
+            if not self._stuck(upto + 1):
+                return _NEVER
+            self._full, self._full_from = True, upto + 1
+            self.full_mode_entries += 1
+        first = self._full_from = min(self._full_from, self._verified + 1)
+        self._verify_full(first)
+        self._refresh_opinions(first)  # new validities, and the weak coin for undecided layers
+        if self._verifiable_from(first) == self._last - 1:  # verifying mode agrees again: leave
+            for layer in range(self._verified + 1, self._last):
+                lay = self._layers[layer]
+                lay.verdict = lay.vote
+            self._verified = self._last - 1
+            self._full, self._full_from = False, _NEVER
+        return first
+
+    def _verifiable_from(self, first: int) -> int:
+        """The last layer verifying mode verifies, in order from `first`, on our current opinions."""
+        good = {layer: self._good_weight(layer) for layer in range(first + 1, self._last + 1)}
         after = sum(good.values(), Fraction(0))  # good weight of ballots after the candidate
-        candidate = self._verified + 1
+        candidate = first
         while candidate < self._last:
             lay = self._layer(candidate)
             if not lay.hare_terminated or lay.vote.abstain or not self._crosses(candidate, after):
-                return
-            lay.verdict = lay.vote
-            self._verified = candidate
+                break
             candidate += 1
             after -= good[candidate]
+        return candidate - 1
+
+    def _stuck(self, candidate: int) -> bool:
+        """Verifying mode cannot verify `candidate`, it is outside hdist, and waiting will not help:
+
+        - we abstain on it (its margins are undecided): no ballot can agree with us enough;
+        - disagreement about history: ballots whose opinion of the layers up to it (their chained
+          hash at it) differs from ours carry at least a third of the weight after it, so they will
+          never be good and verifying mode's margin (good minus the rest) never outgrows a third of
+          the expected weight, the threshold's growth.  (Ballots that differ from us only on later
+          layers, still within hdist, usually agree once hare outputs and certificates settle.)
+        - missing weight: it is still unverified 2 * hdist layers on.  A layer's weight is lumpy
+          (a few eligibilities each), so a few light layers alone are no reason to switch.
+        """
+        if candidate >= self._last or candidate + self.config.hdist > self._last:
+            return False
+        if self._layer(candidate).vote.abstain or candidate + 2 * self.config.hdist <= self._last:
+            return True
+        ours = self.opinion(candidate)
+        disagree = counted = Fraction(0)
+        for layer in range(candidate + 1, self._last + 1):
+            for ballot in self._layer(layer).ballots:
+                weight = self._weight(ballot.info)
+                counted += weight
+                disagree += weight if ballot.opinion_of(candidate) != ours else 0
+        return counted > 0 and 3 * disagree >= counted
+
+    def _verify_full(self, first: int) -> None:
+        """Full mode (spec §6.4): re-verify every layer from `first` on by the counted votes."""
+        tallies = self._tallies(first)
+        verified = first - 1
+        for target in range(first, self._last):
+            verdict = self._full_verdict(target, tallies[target])
+            if verdict is None:
+                break
+            self._layers[target].verdict = verdict
+            self.full_mode_layers.add(target)
+            verified = target
+        self._verified = verified
+
+    def _full_verdict(self, target: int, tally: _Tally) -> LayerVote | None:
+        """Valid blocks of `target` if every margin (or the empty weight) decides it, else None."""
+        threshold = self._full_threshold(target)
+        empty = tally.empty > threshold
+        blocks = self._layer(target).blocks.values()
+        if not blocks:
+            return EMPTY if empty else None
+        support = []
+        for block in blocks:
+            margin = tally.margins[block.id]
+            if margin > threshold:
+                support.append(BlockRef(block.height, block.id))
+            elif margin >= -threshold and not empty:
+                return None
+        return LayerVote(support=frozenset(support))
 
     def _crosses(self, target: int, good: Fraction) -> bool:
         """Good weight, less every expected-but-unseen unit (assumed against), beats the threshold."""

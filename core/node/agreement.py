@@ -70,6 +70,8 @@ class LayerAgreement:
                     self._publish(Topic.HARE, msg.encode())
                 if session.output is not None and layer not in self.hare_outputs:
                     self._on_hare_output(layer, session.output.proposals)
+            if session.coin is not None:  # known from the preround on; full-mode votes need it (§6.2)
+                self.tortoise.on_weak_coin(layer, session.coin)
             if session.done:
                 del self._sessions[layer]
                 if session.coin is not None:

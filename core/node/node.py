@@ -30,8 +30,8 @@ with `on_atx` / `on_malicious`, then gossips through `publish_atx`.
 Simplifications (spec §11): the active set of an epoch is every ATX targeting it that arrived
 before the epoch started; the beacon protocol runs in the first half of an epoch's first layer;
 a node that missed it takes its peers' beacon; sync asks one peer per layer for its ballots,
-blocks and certificate.  Not yet: p2p networking beyond the in-process bus, tortoise full mode
-(self-healing after partitions), the ballot-majority beacon fallback, pruning of in-memory state.
+blocks and certificate.  Not yet: p2p networking beyond the in-process bus, the ballot-majority
+beacon fallback, pruning of in-memory state.
 
 The node is split by concern: `proposals` (eligibility, proposals, ballots), `agreement` (hare,
 blocks, certificates), `applying` (the mesh through the VM), `sync` (catch-up and serving peers)
@@ -570,6 +570,11 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             if cert is not None:
                 self.certificates[layer] = Certificate.decode(cert)
         self._load_ballots()
+        current = self.clock.current_layer()
+        for layer in range(max(self.effective_genesis + 1, current - self.config.hdist), current + 1):
+            coin = self.store.weak_coin(layer)  # full mode votes the coin of the layer before the current one
+            if coin is not None:
+                self.tortoise.on_weak_coin(layer, coin)
         self.applied = self.store.applied_layers()
         self.applied.setdefault(self.effective_genesis, EMPTY_BLOCK)
         self.last_applied = max(self.applied)

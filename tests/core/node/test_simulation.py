@@ -352,3 +352,11 @@ def test_an_atx_with_an_invalid_post_is_rejected(adversarial: Run):
         assert stats.verdicts[(name, Topic.ATX, Verdict.REJECT)] == 1
         assert node.atxs.get(adversarial.notes["mallory_atx"]) is None
         assert all(mallory not in {a.node_id for a in active.atxs} for active in node.active_sets.values())
+
+
+def test_honest_and_adversarial_networks_never_need_full_mode(honest: Run, adversarial: Run):
+    """Full mode (self-healing) is for partitions, not the normal path (see test_partition.py)."""
+    for run in (honest, adversarial):
+        for name, node in run.sim.nodes.items():
+            assert node.tortoise.full_mode_entries == 0, name
+            assert node.tortoise.mode == "verifying"

@@ -3,17 +3,9 @@
 Semantics follow go-spacemesh's v1 API (spec/api-ecosystem.md §1.3, spec/wallet.md §3.6–3.8); where
 this node departs from go-spacemesh, the method's docstring says so and why.
 
-Clock and config only (MeshServicer, NodeServicer; served before a node exists):
-
-* MeshService.GenesisTime -> `unixtime` (Unix seconds); GenesisID -> the 20-byte genesis id;
-  CurrentLayer / CurrentEpoch -> the clock's layer and its epoch, 0 before genesis (the Go clock answers
-  layer 0 until genesis; the wire types are unsigned); LayerDuration -> whole seconds (truncated, as the Go
-  node's `uint64(d.Seconds())`); EpochNumLayers -> layers per epoch.
-* NodeService.Echo -> the request's msg, INVALID_ARGUMENT when it has none; Version -> the version string
-  given to the server.  Status, NodeInfo, LayersQuery and LayerStream answer UNIMPLEMENTED there.
-
-Over a `NodeBackend` (`add_public`, `add_private`): the rest of NodeService and MeshService, and
-GlobalStateService, TransactionService, ActivationService (public) and SmesherService (private).
+Services over a `NodeBackend` (`add_public`): NodeService, MeshService, GlobalStateService,
+TransactionService and ActivationService; (`add_private`): SmesherService.  Each class docstring
+says what its methods answer.
 Every stream follows the node through `EventHub` and ends with RESOURCE_EXHAUSTED when it falls too
 far behind (go-spacemesh says CANCELED "buffer is full"; RESOURCE_EXHAUSTED says why and is retryable).
 """
@@ -27,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
+from core.api import add_services
 from core.api.backend import AccountState, NodeBackend, NotSynced, SmesherState, StreamOverflow, TxRejected, TxState
 from core.api.gen.google.rpc import status_pb2
 from core.api.gen.spacemesh.v1 import (
@@ -44,10 +37,8 @@ from core.api.gen.spacemesh.v1 import (
     tx_pb2_grpc,
     types_pb2,
 )
-from core.config.node import NodeConfig
 from core.errors import DecodeError, InvalidInput, SmeshError
 from core.mesh.queries import LayerRow, RewardRow, TxRow
-from core.node.clock import LayerClock
 from core.node.wire import EMPTY_BLOCK
 from core.post import labels
 from core.post.labels import PROVIDER_CPU
@@ -76,15 +67,6 @@ _Setup = smesher_pb2.PostSetupStatus
 _RESULT_STATUS = {
     TxStatus.SUCCESS: _Result.SUCCESS, TxStatus.FAILURE: _Result.FAILURE, TxStatus.INVALID: _Result.INVALID,
 }  # fmt: skip
-
-
-def current_layer(clock: LayerClock) -> int:
-    """The clock's current layer, 0 before genesis (the v1 wire types are unsigned)."""
-    return max(clock.current_layer(), 0)
-
-
-def _service_name(module, name: str) -> str:  # noqa: ANN001 - a generated *_pb2 module
-    return module.DESCRIPTOR.services_by_name[name].full_name
 
 
 def parse_address(text: str, hrp: str) -> bytes:
@@ -141,23 +123,9 @@ def _gas_price(raw: bytes) -> int:
 
 
 class NodeServicer(node_pb2_grpc.NodeServiceServicer):
-    """Echo and Version of spacemesh.v1.NodeService."""
-
-    def __init__(self, version: str) -> None:
-        self.version = version
-
-    async def Echo(self, request, context):  # noqa: N802, ANN001 - generated names
-        if not request.HasField("msg"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Must include `Msg`")
-        return node_pb2.EchoResponse(msg=types_pb2.SimpleString(value=request.msg.value))
-
-    async def Version(self, request, context):  # noqa: N802, ANN001
-        return node_pb2.VersionResponse(version_string=types_pb2.SimpleString(value=self.version))
-
-
-class BackendNodeServicer(NodeServicer):
     """spacemesh.v1.NodeService over a node backend.
 
+    Echo returns the request's msg (INVALID_ARGUMENT without one); Version the backend's version.
     Status: `synced_layer` is the layer up to which every layer has a hare output or a peer's data,
     `top_layer` the current layer by the clock (what go-spacemesh sends: a wallet shows "synced X of Y"),
     `verified_layer` the tortoise's verified layer.  NodeInfo: HRP, genesis layers and epoch size (there
@@ -165,8 +133,15 @@ class BackendNodeServicer(NodeServicer):
     """
 
     def __init__(self, backend: NodeBackend) -> None:
-        super().__init__(backend.version)
         self.backend = backend
+
+    async def Echo(self, request, context):  # noqa: N802, ANN001 - generated names
+        if not request.HasField("msg"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Must include `Msg`")
+        return node_pb2.EchoResponse(msg=types_pb2.SimpleString(value=request.msg.value))
+
+    async def Version(self, request, context):  # noqa: N802, ANN001
+        return node_pb2.VersionResponse(version_string=types_pb2.SimpleString(value=self.backend.version))
 
     async def Status(self, request, context):  # noqa: N802, ANN001
         sync = self.backend.sync_status()
@@ -194,34 +169,6 @@ class BackendNodeServicer(NodeServicer):
 # MeshService
 
 
-class MeshServicer(mesh_pb2_grpc.MeshServiceServicer):
-    """The clock/config part of spacemesh.v1.MeshService."""
-
-    def __init__(self, config: NodeConfig, clock: LayerClock) -> None:
-        self.config = config
-        self.clock = clock
-        self._genesis_id = config.genesis_id  # raises ConfigError without a genesis time
-
-    async def GenesisTime(self, request, context):  # noqa: N802, ANN001 - generated names
-        return mesh_pb2.GenesisTimeResponse(unixtime=types_pb2.SimpleInt(value=self.config.require_genesis_time()))
-
-    async def GenesisID(self, request, context):  # noqa: N802, ANN001
-        return mesh_pb2.GenesisIDResponse(genesis_id=self._genesis_id)
-
-    async def CurrentLayer(self, request, context):  # noqa: N802, ANN001
-        return mesh_pb2.CurrentLayerResponse(layernum=types_pb2.LayerNumber(number=current_layer(self.clock)))
-
-    async def CurrentEpoch(self, request, context):  # noqa: N802, ANN001
-        epoch = self.clock.epoch_of(current_layer(self.clock))
-        return mesh_pb2.CurrentEpochResponse(epochnum=types_pb2.SimpleInt(value=epoch))
-
-    async def LayerDuration(self, request, context):  # noqa: N802, ANN001
-        return mesh_pb2.LayerDurationResponse(duration=types_pb2.SimpleInt(value=int(self.config.layer_duration)))
-
-    async def EpochNumLayers(self, request, context):  # noqa: N802, ANN001
-        return mesh_pb2.EpochNumLayersResponse(numlayers=types_pb2.SimpleInt(value=self.config.layers_per_epoch))
-
-
 def layer_status(number: int, row: LayerRow | None, verified: int) -> int:
     """The strongest status a layer has reached: APPLIED (its block is applied to the state), CONFIRMED
     (at or below the tortoise's verified layer), APPROVED (it has a hare output or a certificate)."""
@@ -234,19 +181,41 @@ def layer_status(number: int, row: LayerRow | None, verified: int) -> int:
     return _Layer.LAYER_STATUS_UNSPECIFIED
 
 
-class BackendMeshServicer(MeshServicer):
-    """spacemesh.v1.MeshService over a node backend: the clock methods plus LayersQuery and LayerStream.
+class MeshServicer(mesh_pb2_grpc.MeshServiceServicer):
+    """spacemesh.v1.MeshService over a node backend.
 
-    A layer carries its opinion (aggregated) hash, its state hash once applied, and its one canonical
-    block (the applied block, else the hare output; none for an empty layer) with the block's stored
-    transactions in block order, as go-spacemesh does.  `activations` stays empty, as in go-spacemesh
-    since blocks stopped carrying ATX ids.
+    GenesisTime in Unix seconds; GenesisID the 20-byte genesis id; CurrentLayer / CurrentEpoch by the
+    clock, 0 before genesis (the wire types are unsigned); LayerDuration in whole seconds (truncated, as
+    go-spacemesh's `uint64(d.Seconds())`); EpochNumLayers.  A layer of LayersQuery / LayerStream carries
+    its opinion (aggregated) hash, its state hash once applied, and its one canonical block (the applied
+    block, else the hare output; none for an empty layer) with the block's stored transactions in block
+    order, as go-spacemesh does.  `activations` stays empty, as in go-spacemesh since blocks stopped
+    carrying ATX ids.
     """
 
     def __init__(self, backend: NodeBackend, max_layers: int = MAX_LAYERS_PER_QUERY) -> None:
-        super().__init__(backend.config, backend.clock)
         self.backend = backend
+        self.config = backend.config
         self.max_layers = max_layers
+
+    async def GenesisTime(self, request, context):  # noqa: N802, ANN001 - generated names
+        return mesh_pb2.GenesisTimeResponse(unixtime=types_pb2.SimpleInt(value=self.config.require_genesis_time()))
+
+    async def GenesisID(self, request, context):  # noqa: N802, ANN001
+        return mesh_pb2.GenesisIDResponse(genesis_id=self.config.genesis_id)
+
+    async def CurrentLayer(self, request, context):  # noqa: N802, ANN001
+        return mesh_pb2.CurrentLayerResponse(layernum=types_pb2.LayerNumber(number=self.backend.current_layer()))
+
+    async def CurrentEpoch(self, request, context):  # noqa: N802, ANN001
+        epoch = self.backend.clock.epoch_of(self.backend.current_layer())
+        return mesh_pb2.CurrentEpochResponse(epochnum=types_pb2.SimpleInt(value=epoch))
+
+    async def LayerDuration(self, request, context):  # noqa: N802, ANN001
+        return mesh_pb2.LayerDurationResponse(duration=types_pb2.SimpleInt(value=int(self.config.layer_duration)))
+
+    async def EpochNumLayers(self, request, context):  # noqa: N802, ANN001
+        return mesh_pb2.EpochNumLayersResponse(numlayers=types_pb2.SimpleInt(value=self.config.layers_per_epoch))
 
     def layer(self, number: int, row: LayerRow | None, verified: int) -> types_pb2.Layer:
         msg = types_pb2.Layer(number=types_pb2.LayerNumber(number=number), status=layer_status(number, row, verified))
@@ -764,21 +733,16 @@ class SmesherServicer(smesher_pb2_grpc.SmesherServiceServicer):
 
 def add_public(server: grpc.aio.Server, backend: NodeBackend) -> list[str]:
     """Add the public-listener v1 services over `backend`; their full names (for reflection)."""
-    node_pb2_grpc.add_NodeServiceServicer_to_server(BackendNodeServicer(backend), server)
-    mesh_pb2_grpc.add_MeshServiceServicer_to_server(BackendMeshServicer(backend), server)
-    global_state_pb2_grpc.add_GlobalStateServiceServicer_to_server(GlobalStateServicer(backend), server)
-    tx_pb2_grpc.add_TransactionServiceServicer_to_server(TransactionServicer(backend), server)
-    activation_pb2_grpc.add_ActivationServiceServicer_to_server(ActivationServicer(backend), server)
-    return [
-        _service_name(node_pb2, "NodeService"),
-        _service_name(mesh_pb2, "MeshService"),
-        _service_name(global_state_pb2, "GlobalStateService"),
-        _service_name(tx_pb2, "TransactionService"),
-        _service_name(activation_pb2, "ActivationService"),
-    ]
+    return add_services(
+        server,
+        (node_pb2, node_pb2_grpc, "NodeService", NodeServicer(backend)),
+        (mesh_pb2, mesh_pb2_grpc, "MeshService", MeshServicer(backend)),
+        (global_state_pb2, global_state_pb2_grpc, "GlobalStateService", GlobalStateServicer(backend)),
+        (tx_pb2, tx_pb2_grpc, "TransactionService", TransactionServicer(backend)),
+        (activation_pb2, activation_pb2_grpc, "ActivationService", ActivationServicer(backend)),
+    )
 
 
 def add_private(server: grpc.aio.Server, backend: NodeBackend) -> list[str]:
     """Add the private-listener v1 services (SmesherService) over `backend`; their full names."""
-    smesher_pb2_grpc.add_SmesherServiceServicer_to_server(SmesherServicer(backend), server)
-    return [_service_name(smesher_pb2, "SmesherService")]
+    return add_services(server, (smesher_pb2, smesher_pb2_grpc, "SmesherService", SmesherServicer(backend)))

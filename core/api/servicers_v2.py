@@ -54,6 +54,7 @@ from typing import Any
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from core.api import add_services
 from core.api.backend import NodeBackend, NotSynced, StreamOverflow, Subscription, TxRejected
 from core.api.gen.google.rpc import status_pb2
 from core.api.gen.spacemesh.v2alpha1 import (
@@ -579,6 +580,19 @@ def _subscription(backend: NodeBackend, watch: bool) -> contextlib.AbstractConte
     return backend.events.subscribe() if watch else contextlib.nullcontext()
 
 
+async def by_applied_layer(
+    backend: NodeBackend, watch: bool, start: int, end: int, top: Callable[[], int | None], window: int,
+    read: Callable[[int, int], list[Any]],
+) -> AsyncIterator[Any]:
+    """Items of layers start..end (`read(lo, hi)`), then with `watch` those of each layer as it is applied."""
+    with _subscription(backend, watch) as sub:
+        async for item in history_then_live(
+            sub, start=start, end=end, top=top, window=window, read=read, key_of=_applied_layer,
+            read_event=lambda layer, _: read(layer, layer),
+        ):  # fmt: skip
+            yield item
+
+
 class LayerStreamServicer(layer_pb2_grpc.LayerStreamServiceServicer):
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -591,12 +605,11 @@ class LayerStreamServicer(layer_pb2_grpc.LayerStreamServiceServicer):
             verified = api.verified_layer()
             return [api.layer(row, verified) for row in queries.layers(lo, hi)]
 
-        with _subscription(api.backend, request.watch) as sub:
-            async for item in history_then_live(
-                sub, start=request.start_layer, end=upper(request.end_layer), top=queries.top_layer,
-                window=LAYER_WINDOW, read=read, key_of=_applied_layer, read_event=lambda layer, _: read(layer, layer),
-            ):  # fmt: skip
-                yield item
+        async for item in by_applied_layer(
+            api.backend, request.watch, request.start_layer, upper(request.end_layer), queries.top_layer, LAYER_WINDOW,
+            read,
+        ):  # fmt: skip
+            yield item
 
 
 class TransactionStreamServicer(tx_pb2_grpc.TransactionStreamServiceServicer):
@@ -618,12 +631,10 @@ class TransactionStreamServicer(tx_pb2_grpc.TransactionStreamServiceServicer):
             ]
 
         end = request.end_layer if request.HasField("end_layer") else NO_BOUND
-        with _subscription(api.backend, request.watch) as sub:
-            async for item in history_then_live(
-                sub, start=request.start_layer, end=end, top=api.backend.store.last_applied, window=TX_WINDOW,
-                read=read, key_of=_applied_layer, read_event=lambda layer, _: read(layer, layer),
-            ):  # fmt: skip
-                yield item
+        async for item in by_applied_layer(
+            api.backend, request.watch, request.start_layer, end, api.backend.store.last_applied, TX_WINDOW, read
+        ):
+            yield item
 
 
 class RewardStreamServicer(reward_pb2_grpc.RewardStreamServiceServicer):
@@ -638,12 +649,11 @@ class RewardStreamServicer(reward_pb2_grpc.RewardStreamServiceServicer):
         def read(lo: int, hi: int) -> list[reward_pb2.Reward]:
             return [api.reward(row) for row in queries.rewards(**where, start_layer=lo, end_layer=hi)]
 
-        with _subscription(api.backend, request.watch) as sub:
-            async for item in history_then_live(
-                sub, start=request.start_layer, end=upper(request.end_layer), top=api.backend.store.last_applied,
-                window=TX_WINDOW, read=read, key_of=_applied_layer, read_event=lambda layer, _: read(layer, layer),
-            ):  # fmt: skip
-                yield item
+        async for item in by_applied_layer(
+            api.backend, request.watch, request.start_layer, upper(request.end_layer), api.backend.store.last_applied,
+            TX_WINDOW, read,
+        ):  # fmt: skip
+            yield item
 
 
 class ActivationStreamServicer(activation_pb2_grpc.ActivationStreamServiceServicer):
@@ -678,41 +688,28 @@ class ActivationStreamServicer(activation_pb2_grpc.ActivationStreamServiceServic
 # -- registration --------------------------------------------------------------------------------
 
 
-def _full_name(module: Any, service: str) -> str:
-    return module.DESCRIPTOR.services_by_name[service].full_name
-
-
 def add_public(server: grpc.aio.Server, backend: NodeBackend) -> list[str]:
     """Serve the public v2alpha1 services on `server`; their full names."""
     api = Api(backend)
-    network_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkServicer(backend.config), server)
-    node_pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(api), server)
-    account_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(api), server)
-    tx_pb2_grpc.add_TransactionServiceServicer_to_server(TransactionServicer(api), server)
-    reward_pb2_grpc.add_RewardServiceServicer_to_server(RewardServicer(api), server)
-    layer_pb2_grpc.add_LayerServiceServicer_to_server(LayerServicer(api), server)
-    activation_pb2_grpc.add_ActivationServiceServicer_to_server(ActivationServicer(api), server)
-    return [
-        _full_name(network_pb2, "NetworkService"),
-        _full_name(node_pb2, "NodeService"),
-        _full_name(account_pb2, "AccountService"),
-        _full_name(tx_pb2, "TransactionService"),
-        _full_name(reward_pb2, "RewardService"),
-        _full_name(layer_pb2, "LayerService"),
-        _full_name(activation_pb2, "ActivationService"),
-    ]
+    return add_services(
+        server,
+        (network_pb2, network_pb2_grpc, "NetworkService", NetworkServicer(backend.config)),
+        (node_pb2, node_pb2_grpc, "NodeService", NodeServicer(api)),
+        (account_pb2, account_pb2_grpc, "AccountService", AccountServicer(api)),
+        (tx_pb2, tx_pb2_grpc, "TransactionService", TransactionServicer(api)),
+        (reward_pb2, reward_pb2_grpc, "RewardService", RewardServicer(api)),
+        (layer_pb2, layer_pb2_grpc, "LayerService", LayerServicer(api)),
+        (activation_pb2, activation_pb2_grpc, "ActivationService", ActivationServicer(api)),
+    )
 
 
 def add_private(server: grpc.aio.Server, backend: NodeBackend) -> list[str]:
     """Serve the v2alpha1 stream services (private listener) on `server`; their full names."""
     api = Api(backend)
-    layer_pb2_grpc.add_LayerStreamServiceServicer_to_server(LayerStreamServicer(api), server)
-    tx_pb2_grpc.add_TransactionStreamServiceServicer_to_server(TransactionStreamServicer(api), server)
-    reward_pb2_grpc.add_RewardStreamServiceServicer_to_server(RewardStreamServicer(api), server)
-    activation_pb2_grpc.add_ActivationStreamServiceServicer_to_server(ActivationStreamServicer(api), server)
-    return [
-        _full_name(layer_pb2, "LayerStreamService"),
-        _full_name(tx_pb2, "TransactionStreamService"),
-        _full_name(reward_pb2, "RewardStreamService"),
-        _full_name(activation_pb2, "ActivationStreamService"),
-    ]
+    return add_services(
+        server,
+        (layer_pb2, layer_pb2_grpc, "LayerStreamService", LayerStreamServicer(api)),
+        (tx_pb2, tx_pb2_grpc, "TransactionStreamService", TransactionStreamServicer(api)),
+        (reward_pb2, reward_pb2_grpc, "RewardStreamService", RewardStreamServicer(api)),
+        (activation_pb2, activation_pb2_grpc, "ActivationStreamService", ActivationStreamServicer(api)),
+    )

@@ -31,7 +31,7 @@ from core.api.gen.spacemesh.v1 import (
     types_pb2,
 )
 from core.api.servicers_v1 import (
-    BackendMeshServicer,
+    MeshServicer,
     SmesherServicer,
     add_private,
     add_public,
@@ -300,7 +300,7 @@ def test_layers_query_rejects_bad_ranges(backend):
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "at most 5 layers" in err.details()
 
     def capped(server):  # noqa: ANN001
-        mesh_pb2_grpc.add_MeshServiceServicer_to_server(BackendMeshServicer(backend, max_layers=5), server)
+        mesh_pb2_grpc.add_MeshServiceServicer_to_server(MeshServicer(backend, max_layers=5), server)
 
     asyncio.run(serving(check_cap, extra=capped))
 

@@ -16,7 +16,7 @@ import dataclasses
 import time
 
 from core.activation.validation import AtxInfo
-from core.mesh.store import MeshStore
+from core.mesh.store import MeshStore, u64_from_sql, u64_to_sql
 
 VALID = 1  # `atxs.validity`: only valid ATXs are stored here
 
@@ -40,19 +40,10 @@ class EpochAtx:
     malicious: bool
 
 
-def _u64_to_sql(value: int) -> int:
-    """SQLite integers are signed 64-bit: store a u64 as its two's-complement value."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _u64_from_sql(value: int) -> int:
-    return value & ((1 << 64) - 1)
-
-
 def _info(row: tuple) -> AtxInfo:
     atx_id, node, epoch, seq, coinbase, units, base, ticks, nonce, commitment = row
     return AtxInfo(
-        bytes(atx_id), bytes(node), epoch, seq, bytes(coinbase), units, base, ticks, _u64_from_sql(nonce),
+        bytes(atx_id), bytes(node), epoch, seq, bytes(coinbase), units, base, ticks, u64_from_sql(nonce),
         bytes(commitment) if commitment is not None else b"",
     )  # fmt: skip
 
@@ -80,7 +71,7 @@ class AtxStore:
                 "tick_count, sequence, pubkey, coinbase, received, validity, weight) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    info.id, info.publish_epoch, info.num_units, info.commitment_atx, _u64_to_sql(info.vrf_nonce),
+                    info.id, info.publish_epoch, info.num_units, info.commitment_atx, u64_to_sql(info.vrf_nonce),
                     info.base_tick_height, info.tick_count, info.sequence, info.node_id, info.coinbase,
                     _nanos(received), VALID, info.weight,
                 ),
@@ -151,7 +142,7 @@ class AtxStore:
         )
         return [
             EpochAtx(
-                bytes(i), bytes(n), bytes(c), 0 if bad else w, base, base + ticks, _u64_from_sql(nonce), rec / 1e9,
+                bytes(i), bytes(n), bytes(c), 0 if bad else w, base, base + ticks, u64_from_sql(nonce), rec / 1e9,
                 bool(bad),
             )
             for i, n, c, w, base, ticks, nonce, rec, bad in rows

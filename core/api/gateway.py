@@ -105,7 +105,7 @@ def dial_target(listen: str) -> str:
 
 
 @functools.cache
-def _load_generated_modules() -> None:
+def load_generated_modules() -> None:
     """Import every generated *_pb2 module so the default descriptor pool knows all services and messages."""
     import core.api.gen as gen
 
@@ -267,7 +267,7 @@ class JsonGateway:
         if unknown:
             raise InvalidInput(f"the JSON gateway cannot mount unknown service(s): {', '.join(unknown)}")
         self.services: tuple[str, ...] = tuple(services)
-        _load_generated_modules()
+        load_generated_modules()
         self._methods: dict[str, _Method] = {}
         mounted = set(self.services)
         for route in gateway_routes.routes():

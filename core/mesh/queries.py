@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from core.activation.atxstore import _u64_from_sql
-from core.mesh.store import MeshStore, _decode_result
+from core.mesh.store import MeshStore, decode_result, u64_from_sql
 from core.types.ballot import Block
 from core.vm.vm import TxStatus
 
@@ -263,7 +262,7 @@ class MeshQueries:
         return [
             AtxRow(
                 bytes(i), bytes(pk), epoch, bytes(cb), weight, height, units, seq,
-                bytes(commit) if commit is not None else None, _u64_from_sql(nonce) if nonce is not None else None,
+                bytes(commit) if commit is not None else None, u64_from_sql(nonce) if nonce is not None else None,
             )
             for i, pk, epoch, cb, weight, height, units, seq, commit, nonce in rows
         ]  # fmt: skip
@@ -308,7 +307,7 @@ class MeshQueries:
 
 def _tx_row(row: tuple) -> TxRow:
     tx_id, raw, principal, nonce, received, layer, block, result = row
-    status, fee, message = _decode_result(result) if result is not None else (None, 0, "")
+    status, fee, message = decode_result(result) if result is not None else (None, 0, "")
     return TxRow(
         bytes(tx_id), bytes(raw), bytes(principal), nonce, received, layer, bytes(block) if block else None,
         status, message, fee,

@@ -283,7 +283,7 @@ class MeshStore:
         row = self.conn.execute("SELECT layer, result FROM transactions WHERE id = ?", (tx_id,)).fetchone()
         if row is None or row[1] is None:
             return None
-        status, fee, message = _decode_result(row[1])
+        status, fee, message = decode_result(row[1])
         return row[0], status, message, fee
 
     def rewards_of(self, coinbase: bytes) -> list[tuple[int, int, int]]:
@@ -304,11 +304,20 @@ class StateView:
         return self.store.account(address, self.at_layer)
 
 
+def u64_to_sql(value: int) -> int:
+    """SQLite integers are signed 64-bit: store a u64 as its two's-complement value."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def u64_from_sql(value: int) -> int:
+    return value & ((1 << 64) - 1)
+
+
 def _encode_result(status: TxStatus, message: str, fee: int) -> bytes:
     return bytes([status]) + fee.to_bytes(8, "little") + message.encode()
 
 
-def _decode_result(blob: bytes) -> tuple[TxStatus, int, str]:
+def decode_result(blob: bytes) -> tuple[TxStatus, int, str]:
     return TxStatus(blob[0]), int.from_bytes(blob[1:9], "little"), blob[9:].decode()
 
 

@@ -118,9 +118,9 @@ def node(tmp_path_factory) -> Iterator[Node]:
 
 
 def _classes(service: str, method: str):
-    from core.api.gateway import _load_generated_modules
+    from core.api.gateway import load_generated_modules
 
-    _load_generated_modules()  # every generated module into the default pool
+    load_generated_modules()  # every generated module into the default pool
     descriptor = descriptor_pool.Default().FindServiceByName(service).FindMethodByName(method)
     get = message_factory.GetMessageClass
     return get(descriptor.input_type), get(descriptor.output_type), descriptor

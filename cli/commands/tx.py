@@ -35,7 +35,7 @@ from core.config.networks import network as get_network
 from core.crypto.signing import sign_tx, verify_tx
 from core.errors import DecodeError, InvalidInput, TxError
 from core.tx import build
-from core.tx.gas import AccountKind, fee, max_gas
+from core.tx.gas import AccountKind, max_gas
 from core.tx.signing import combine as combine_parts
 from core.tx.signing import make_part, multisig_keys
 from core.tx.templates import (

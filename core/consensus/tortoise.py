@@ -28,6 +28,10 @@ Local opinion of layer X (`_local_vote`):
 - otherwise: per block, the counted margin against the local threshold; in full mode a block
   still undecided takes the weak coin of the layer before the last one (support if it is set);
   one block left undecided (verifying mode, or no coin known) makes the layer abstain.
+  A layer no counted ballot voted on keeps the hare vote (a deviation from go-spacemesh, which
+  abstains and then flips the coin): with no votes there is no disagreement to heal, and a node
+  that was down past hdist right after its hare output must not let its own coin void a block
+  it already applied.
 
 Verifying mode (the normal path): a ballot is *good* when it has weight, carries our beacon for its
 epoch, its ATX height is at least the reference height (tallest block we support up to its previous
@@ -275,6 +279,7 @@ class _Tally:
 
     margins: dict[bytes, Fraction]
     empty: Fraction = Fraction(0)
+    voted: Fraction = Fraction(0)  # weight of the ballots that voted on the layer (did not abstain)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -576,7 +581,10 @@ class Tortoise:
         """Outside hdist and not verified: follow the counted votes; in full mode the weak coin
         decides blocks they leave undecided; otherwise one undecided block makes the layer abstain."""
         threshold = self._local_threshold()
-        margins = self._tallies(layer)[layer].margins
+        tally = self._tallies(layer)[layer]
+        if not tally.voted:  # nobody's votes speak for or against it: our hare output is all we know
+            return self._hare_vote(self._layer(layer))
+        margins = tally.margins
         coin = self._coins.get(self._last - 1) if self._full else None
         support = []
         for block in self._layer(layer).blocks.values():
@@ -616,6 +624,7 @@ class Tortoise:
                     if node.vote.abstain:
                         continue
                     tally = tallies[node.layer]
+                    tally.voted += weight
                     supported = node.vote.supported_ids
                     empty = True
                     for block in self._layers[node.layer].blocks.values():

@@ -35,14 +35,21 @@ class Sync:
                 if not self._epochs_synced:
                     self._sync_epochs(layer // self.lpe)
                 data = self._request_layer(past)
-                if data is None:
+                if data is None and not self._alone():
                     self._epochs_synced = False
                     return  # nobody reachable: try again next layer
-                self._adopt_layer(data)
-            settled = past in self.hare_outputs or past < layer - self.config.hdist
+                if data is not None:
+                    self._adopt_layer(data)
+            settled = past in self.hare_outputs or past < layer - self.config.hdist or self._alone()
             done = done and settled
             if done:
                 self._synced = past
+
+    def _alone(self) -> bool:
+        """A network of one (standalone, spec §10.1): no peer could have what we missed, so the
+        layers we slept through are settled as they are (go-spacemesh's standalone syncer likewise
+        declares itself synced) instead of waiting for a peer forever."""
+        return self.net is None or not self.net.peers()
 
     def _sync_epochs(self, epoch: int) -> None:
         """ATXs published in the last two epochs and beacons we lack (spec §9.4 ATX sync)."""

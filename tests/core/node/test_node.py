@@ -331,3 +331,41 @@ def test_node_run_survives_kill_9_and_stops_cleanly_on_sigterm(tmp_path):
 
     clash = _node_process(data_dir, config_file, "--genesis-time", "now+100s")
     assert clash.wait(timeout=30) == 2 and "genesis" in clash.stderr.read()
+
+
+# --- a restart after downtime (issue 11: restarted nodes stayed SYNCING; an applied layer turned empty)
+
+
+@pytest.mark.parametrize("seed", [b"down-1", b"down-2", b"down-3", b"down-4"])
+def test_a_node_down_past_hdist_keeps_its_applied_layers_and_is_synced_again(tmp_path, seed):
+    """Killed right after applying a layer (before any ballot voted on it) and kept down for more
+    than hdist layers: nothing but its own hare output speaks for that layer, so its own weak coin
+    must not turn it empty; with no peers to ask, the missed layers do not leave it syncing."""
+    from core.api.backend import SYNC_TOLERANCE
+
+    hdist = CONFIG.hdist
+    killed_at = 2 * LPE + 1
+    back_at = killed_at + hdist + 3
+
+    async def scenario() -> tuple[dict, dict, Node]:
+        sim = Simulation(tmp_path, CONFIG, seed=seed)
+        sim.add_node("solo", 2)
+        await sim.run_until_layer(killed_at, CONFIG.layer_duration * 0.9)  # hare output applied, no later ballot
+        node = sim.nodes["solo"]
+        assert node.last_applied == killed_at
+        before = {x: node.layer_hashes(x)[:2] for x in range(GENESIS_LAYER, node.last_applied + 1)}
+        sim.kill("solo")
+        await sim.run_until_layer(back_at, 0.1)
+        restarted = sim.restart("solo")
+        await sim.run_until_layer(back_at + 3 * LPE, 5)
+        after = {x: restarted.layer_hashes(x)[:2] for x in before}
+        await sim.stop()
+        sim.close()
+        return before, after, restarted
+
+    before, after, node = asyncio.run(scenario())
+    assert before[killed_at][0] != EMPTY_BLOCK
+    assert after == before
+    current = node.clock.current_layer()
+    assert node.synced_layer >= current - SYNC_TOLERANCE
+    assert node.last_applied >= current - 2

@@ -10,8 +10,10 @@ HTTP rules (what a browser wallet or `curl -X POST` sees):
 * `POST /<package>.<Service>/<Method>` for every mounted method, and `POST /v1/...` for the v1 REST aliases;
 * the body is protojson (lowerCamelCase or proto field names; an empty body is the empty message); malformed
   JSON, a body that is not an object, or an unknown field is HTTP 400;
-* a unary reply is protojson with json_format's defaults (lowerCamelCase, 64-bit integers as strings, bytes as
-  base64, enums by name, unpopulated fields left out) and `Content-Type: application/json`;
+* a unary reply is protojson as grpc-gateway's default marshaler writes it (`to_protojson`: lowerCamelCase,
+  64-bit integers as strings, bytes as base64, enums by name, and EmitUnpopulated: every field written, zero or
+  not, an unset message field as null, only unset oneof members left out; browser wallets such as smapp-lite
+  need those fields) and `Content-Type: application/json`;
 * a server stream answers `Content-Type: application/json` with a chunked body of newline-delimited objects,
   `{"result": {...}}` per message and a last `{"error": {"code", "message", "details"}}` line when the stream
   fails after its first message — the same content type and framing as grpc-gateway, so clients written for
@@ -181,9 +183,99 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _to_json(message: Message) -> Any:
-    """protojson with json_format's defaults: lowerCamelCase, 64-bit ints as strings, bytes base64, enum names."""
-    return json_format.MessageToDict(message)
+# messages protojson writes in a special form (a string, a number, a bare JSON value): never walked field by field
+_WELL_KNOWN = frozenset(
+    f"google.protobuf.{name}"
+    for name in (
+        "Any", "Timestamp", "Duration", "FieldMask", "Struct", "ListValue", "Value", "NullValue", "DoubleValue",
+        "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue",
+        "BytesValue",
+    )
+)  # fmt: skip
+
+
+def to_protojson(message: Message) -> Any:
+    """A message as grpc-gateway's default marshaler writes it (protojson with EmitUnpopulated).
+
+    lowerCamelCase names, 64-bit integers as strings, bytes as base64, enums by name; every field is written,
+    set or not: a zero scalar as its zero ("0" for a 64-bit one, "" for bytes), an empty list as [], an unset
+    message field as null. Only fields with explicit presence inside a oneof (a real oneof, or a proto3
+    `optional` field) are left out while unset, as protojson leaves them out. Fields are in declaration order.
+    """
+    out = _message_to_dict(message)
+    _emit_unset_messages(message, out)
+    return out
+
+
+def _message_to_dict(message: Message) -> Any:
+    """json_format with every field without presence written (the option's name before protobuf 5.26 differs)."""
+    try:
+        return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    except TypeError:  # protobuf < 5.26
+        return json_format.MessageToDict(message, including_default_value_fields=True)
+
+
+def _is_repeated(field: Any) -> bool:
+    is_repeated = getattr(field, "is_repeated", None)  # protobuf >= 6.31; `label` is gone in 7
+    return bool(is_repeated) if is_repeated is not None else field.label == field.LABEL_REPEATED
+
+
+def _emit_unset_messages(message: Message, out: Any) -> None:
+    """Complete json_format's output as protojson's EmitUnpopulated does: null for every unset singular message
+    field outside a oneof (json_format skips fields with presence), recursively, and fields in declaration order."""
+    descriptor = message.DESCRIPTOR
+    if descriptor.full_name == "google.protobuf.Any":
+        _emit_unset_in_any(message, out)
+        return
+    if descriptor.full_name in _WELL_KNOWN or not isinstance(out, dict):
+        return
+    for field in descriptor.fields:
+        if field.message_type is None:
+            continue
+        if field.containing_oneof is not None and not message.HasField(field.name):
+            continue  # an unset oneof member (or proto3 optional) stays out
+        value = getattr(message, field.name)
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.message_type is not None:
+                for key, item in value.items():
+                    _emit_unset_messages(item, out[field.json_name][_map_key(key)])
+        elif _is_repeated(field):
+            for item, item_out in zip(value, out[field.json_name]):
+                _emit_unset_messages(item, item_out)
+        elif message.HasField(field.name):
+            _emit_unset_messages(value, out[field.json_name])
+        else:
+            out[field.json_name] = None
+    order = {field.json_name: i for i, field in enumerate(descriptor.fields)}
+    ordered = sorted(out.items(), key=lambda item: order.get(item[0], len(order)))
+    out.clear()
+    out.update(ordered)
+
+
+def _emit_unset_in_any(message: Message, out: Any) -> None:
+    """An Any's packed message, when its type is known and is no well-known type (those are written as "value")."""
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(message.TypeName())
+    except KeyError:
+        return
+    if descriptor.full_name in _WELL_KNOWN or not isinstance(out, dict):
+        return
+    inner = message_factory.GetMessageClass(descriptor)()
+    if message.Unpack(inner):
+        type_url = out.pop("@type", None)
+        _emit_unset_messages(inner, out)
+        if type_url is not None:
+            items = list(out.items())
+            out.clear()
+            out.update([("@type", type_url), *items])
+
+
+def _map_key(key: Any) -> str:
+    """A map key as protojson writes it: a JSON object key."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
 
 
 def _error_body(code: grpc.StatusCode, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -203,7 +295,7 @@ def _status_details(err: grpc.aio.AioRpcError) -> list[Any]:
         details = []
         for detail in status.details:
             try:
-                details.append(_to_json(detail))
+                details.append(to_protojson(detail))
             except (TypeError, KeyError, ValueError, json_format.Error):
                 log.debug("dropping error detail of unknown type %s", detail.type_url)
         return details
@@ -505,7 +597,7 @@ class JsonGateway:
         finally:
             if not call.done():  # the HTTP client went away (or stop()): drop the gRPC call too
                 call.cancel()
-        return _json_response(200, _to_json(reply), headers)
+        return _json_response(200, to_protojson(reply), headers)
 
     async def _stream(
         self,
@@ -531,7 +623,7 @@ class JsonGateway:
                 await response.prepare(request)
                 try:
                     while item is not grpc.aio.EOF:
-                        await response.write(_dumps({"result": _to_json(item)}) + b"\n")
+                        await response.write(_dumps({"result": to_protojson(item)}) + b"\n")
                         item = await call.read()
                 except grpc.aio.AioRpcError as err:
                     await response.write(_dumps({"error": _rpc_error_body(err)}) + b"\n")

@@ -27,6 +27,7 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pool, json_format, message_factory
 
+from core.api.gateway import to_protojson
 from core.tx.templates import wallet_principal
 from core.wallet.address import encode_address
 from tests.core.tx.test_vectors import K2_PUB
@@ -127,16 +128,17 @@ def _classes(service: str, method: str):
 
 
 def grpc_call(target: str, service: str, method: str, request: dict, timeout: float = T) -> list[dict]:
-    """Call a method with a protojson request; the responses as protojson dicts (one for unary)."""
+    """Call a method with a protojson request; the responses as protojson dicts (one for unary), written as the
+    gateway writes them (every field, grpc-gateway's EmitUnpopulated) so the two can be compared."""
     request_cls, response_cls, descriptor = _classes(service, method)
     message = json_format.ParseDict(request, request_cls())
     with grpc.insecure_channel(target) as channel:
         path = f"/{service}/{method}"
         if descriptor.server_streaming:
             call = channel.unary_stream(path, request_cls.SerializeToString, response_cls.FromString)
-            return [json_format.MessageToDict(r) for r in call(message, timeout=timeout)]
+            return [to_protojson(r) for r in call(message, timeout=timeout)]
         call = channel.unary_unary(path, request_cls.SerializeToString, response_cls.FromString)
-        return [json_format.MessageToDict(call(message, timeout=timeout))]
+        return [to_protojson(call(message, timeout=timeout))]
 
 
 def json_call(address: str, path: str, body: dict | str, origin: str | None = None) -> tuple[int, list[dict], dict]:

@@ -3,7 +3,9 @@
 The gRPC side is served by small servicers defined here (subclasses of the generated bases), so the tests do
 not depend on the node's servicers. Expected JSON is written out by hand from protojson's rules
 (spec/api-ecosystem.md §1.2): lowerCamelCase names, 64-bit integers as strings, bytes as base64, enums by name,
-unpopulated fields left out; error bodies and HTTP statuses as grpc-gateway writes them.
+and, as grpc-gateway's default marshaler (protojson EmitUnpopulated), every field written: zeros as zeros, empty
+lists as [], unset message fields as null, unset oneof members left out; error bodies and HTTP statuses as
+grpc-gateway writes them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 
 from core.api import gateway_routes
-from core.api.gateway import JsonGateway, dial_target
+from core.api.gateway import JsonGateway, dial_target, to_protojson
 from core.api.gen.google.rpc import status_pb2
 from core.api.gen.spacemesh.v1 import (
     activation_pb2_grpc,
@@ -31,7 +33,7 @@ from core.api.gen.spacemesh.v1 import (
     node_pb2_grpc,
     types_pb2,
 )
-from core.api.gen.spacemesh.v2alpha1 import layer_pb2, layer_pb2_grpc, network_pb2, network_pb2_grpc
+from core.api.gen.spacemesh.v2alpha1 import layer_pb2, layer_pb2_grpc, network_pb2, network_pb2_grpc, tx_pb2
 from core.api.gen.spacemesh.v2alpha1 import node_pb2 as node2_pb2
 from core.api.gen.spacemesh.v2alpha1 import node_pb2_grpc as node2_pb2_grpc
 from core.errors import InvalidInput
@@ -169,6 +171,39 @@ def run(check, **kw) -> None:  # noqa: ANN001
     asyncio.run(main())
 
 
+# --- protojson ------------------------------------------------------------------------------------------------------
+
+
+def test_to_protojson_writes_unpopulated_fields_as_grpc_gateway_does():
+    # protojson EmitUnpopulated: zeros, "" and [] written; unset message fields null; unset oneof members and
+    # proto3 optional fields left out; declaration order
+    tx = tx_pb2.Transaction(id=b"\x01", nonce=tx_pb2.Nonce())
+    listed = to_protojson(tx_pb2.TransactionList(transactions=[tx_pb2.TransactionResponse(tx=tx)]))
+    assert listed == {"transactions": [{
+        "tx": {"id": "AQ==", "principal": "", "template": "", "method": 0, "nonce": {"counter": "0"}, "maxGas": "0",
+               "gasPrice": "0", "maxSpend": "0", "raw": "", "type": "TRANSACTION_TYPE_UNSPECIFIED", "contents": None},
+        "txResult": None,
+    }]}  # fmt: skip
+    assert list(listed["transactions"][0]["tx"]) == [
+        "id", "principal", "template", "method", "nonce", "maxGas", "gasPrice", "maxSpend", "raw", "type", "contents"
+    ]  # fmt: skip
+    assert to_protojson(tx_pb2.TransactionList()) == {"transactions": []}
+    result = to_protojson(tx_pb2.TransactionResponse(tx_result=tx_pb2.TransactionResult(), tx_state=0))
+    assert result == {"tx": None, "txResult": {"status": "TRANSACTION_STATUS_UNSPECIFIED", "message": "",
+                      "gasConsumed": "0", "fee": "0", "block": "", "layer": 0, "touchedAddresses": []},
+                      "txState": "TRANSACTION_STATE_UNSPECIFIED"}  # fmt: skip
+    assert to_protojson(tx_pb2.TransactionContents()) == {}
+    send = to_protojson(tx_pb2.TransactionContents(send=tx_pb2.ContentsSend()))
+    assert send == {"send": {"destination": "", "amount": "0"}}
+    # inside an Any (error details) too
+    detail = any_pb2.Any()
+    detail.Pack(global_state_pb2.Account(state_current=global_state_pb2.AccountState()))
+    assert dict(to_protojson(detail)) == {
+        "@type": "type.googleapis.com/spacemesh.v1.Account", "accountId": None,
+        "stateCurrent": {"counter": "0", "balance": None}, "stateProjected": None,
+    }  # fmt: skip
+
+
 # --- unary calls -----------------------------------------------------------------------------------------------------
 
 
@@ -188,10 +223,12 @@ def test_protojson_names_integers_bytes_enums():
         async with env.http.post("/spacemesh.v2alpha1.NodeService/Status") as resp:
             assert resp.status == 200 and resp.content_type == "application/json"
             text = await resp.text()
-        # uint64 as a JSON string, uint32 as a number, the enum by name, zero fields left out
+        # uint64 as a JSON string, uint32 as a number, the enum by name, zero fields written as zeros
         assert json.loads(text) == {"connectedPeers": "1099511627783", "status": "SYNC_STATUS_SYNCING",
-                                    "latestLayer": 50373}  # fmt: skip
-        assert '"connectedPeers":"1099511627783"' in text  # compact, as grpc-gateway writes it
+                                    "latestLayer": 50373, "appliedLayer": 0, "processedLayer": 0,
+                                    "currentLayer": 0}  # fmt: skip
+        # compact and in declaration order, as grpc-gateway writes it
+        assert text.startswith('{"connectedPeers":"1099511627783","status":"SYNC_STATUS_SYNCING","latestLayer":50373,')
 
         status, _, info, _ = await post(env.http, "/spacemesh.v2alpha1.NetworkService/Info", "{}")
         assert status == 200
@@ -211,7 +248,8 @@ def test_protojson_names_integers_bytes_enums():
 def test_request_names_and_forwarded_metadata():
     async def check(env: Env):
         state = {"counter": "3", "balance": {"value": "100000000000000000"}}
-        expected = {"accountWrapper": {"accountId": {"address": "sm1qqq"}, "stateCurrent": state}}
+        wrapper = {"accountId": {"address": "sm1qqq"}, "stateCurrent": state, "stateProjected": None}  # unset: null
+        expected = {"accountWrapper": wrapper}
         for body in ('{"accountId": {"address": "sm1qqq"}}', '{"account_id": {"address": "sm1qqq"}}'):
             for path in ("/v1/globalstate/account", "/spacemesh.v1.GlobalStateService/Account"):
                 status, _, reply, _ = await post(env.http, path, body)
@@ -292,7 +330,9 @@ def test_unknown_path_and_wrong_method():
 
 
 def layer_line(n: int, state_hash: str) -> dict:
-    return {"result": {"number": n, "status": "LAYER_STATUS_APPLIED", "stateHash": state_hash}}
+    # unset strings and bytes are "" and the unset block null, in every line of a stream too
+    return {"result": {"number": n, "status": "LAYER_STATUS_APPLIED", "consensusHash": "", "stateHash": state_hash,
+                       "cumulativeStateHash": "", "block": None}}  # fmt: skip
 
 
 LAYERS = [layer_line(1, "AQEBAQ=="), layer_line(2, "AgICAg=="), layer_line(3, "AwMDAw==")]

@@ -17,6 +17,8 @@ import pytest
 
 from core.api.backend import NodeBackend
 from core.api.server import ApiServer
+from core.mesh.store import MeshStore
+from core.node.clock import LayerClock
 from core.wallet.address import encode_address
 from tests.core.api.conftest import AMOUNT, CONFIG, END, OTHER, UNITS, WALLET
 
@@ -62,6 +64,20 @@ def test_node_status_has_every_field(backend):
     assert set(status) == {"connectedPeers", "status", "latestLayer", "appliedLayer", "processedLayer", "currentLayer"}
     assert status["connectedPeers"] == str(len(UNITS) - 1)  # the other smesher; a uint64 as a string
     assert status["currentLayer"] == END and status["appliedLayer"] == END - 1
+
+
+def test_node_status_before_genesis_writes_the_zeros(tmp_path):
+    store = MeshStore(tmp_path / "state.sql")
+    try:
+        genesis = CONFIG.require_genesis_time()
+        clock = LayerClock(genesis, CONFIG.layer_duration, CONFIG.layers_per_epoch, now=lambda: genesis - 100.0)
+        (status,) = calls(NodeBackend(CONFIG, store, version="v0", clock=clock), [
+            ("/spacemesh.v2alpha1.NodeService/Status", {}),
+        ])  # fmt: skip
+    finally:
+        store.close()
+    assert status == {"connectedPeers": "0", "status": "SYNC_STATUS_SYNCING", "latestLayer": 0, "appliedLayer": 0,
+                      "processedLayer": 0, "currentLayer": 0}  # fmt: skip
 
 
 def test_accounts_have_zero_counters_and_projected_layer(backend):

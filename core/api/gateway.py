@@ -9,7 +9,8 @@ HTTP rules (what a browser wallet or `curl -X POST` sees):
 
 * `POST /<package>.<Service>/<Method>` for every mounted method, and `POST /v1/...` for the v1 REST aliases;
 * the body is protojson (lowerCamelCase or proto field names; an empty body is the empty message); malformed
-  JSON, a body that is not an object, or an unknown field is HTTP 400;
+  JSON, a body that is not an object, an unknown field, or a bytes field that is not base64 as protojson reads
+  it (standard or URL-safe, padded or not) is HTTP 400;
 * a unary reply is protojson as grpc-gateway's default marshaler writes it (`to_protojson`: lowerCamelCase,
   64-bit integers as strings, bytes as base64, enums by name, and EmitUnpopulated: every field written, zero or
   not, an unset message field as null, only unset oneof members left out; browser wallets such as smapp-lite
@@ -278,6 +279,66 @@ def _map_key(key: Any) -> str:
     return str(key)
 
 
+def _base64_pattern(alphabet: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(padded, unpadded) full-string patterns of base64 over `alphabet` (the two characters after 0-9A-Za-z)."""
+    c = f"[A-Za-z0-9{re.escape(alphabet)}]"
+    return re.compile(f"(?:{c}{{4}})*(?:{c}{{2}}==|{c}{{3}}=)?"), re.compile(f"(?:{c}{{4}})*(?:{c}{{2,3}})?")
+
+
+_STD_BASE64 = _base64_pattern("+/")
+_URL_BASE64 = _base64_pattern("-_")
+
+
+def is_protojson_base64(text: str) -> bool:
+    """Whether protojson (Go's encoding/protojson, which grpc-gateway uses) accepts `text` for a bytes field:
+    standard base64, or URL-safe when it has "-" or "_"; padded when its length is a multiple of 4, unpadded
+    otherwise; line breaks are skipped.  json_format alone would drop characters outside the alphabet and decode
+    "!!!" as no bytes at all."""
+    padded, unpadded = _URL_BASE64 if "-" in text or "_" in text else _STD_BASE64
+    pattern = padded if len(text) % 4 == 0 else unpadded
+    return pattern.fullmatch(text.replace("\r", "").replace("\n", "")) is not None
+
+
+def bytes_field_problem(document: Any, descriptor: Any, path: str = "") -> str | None:
+    """The first bytes field of a JSON request (parsed, for a message of `descriptor`) whose string is not base64,
+    as a one-line message naming the field; None when every one is (other mistakes are json_format's to report)."""
+    if descriptor.full_name == "google.protobuf.BytesValue":
+        return _bad_bytes(path or "value", document)
+    if descriptor.full_name in _WELL_KNOWN or not isinstance(document, dict):
+        return None
+    by_json_name = {field.json_name: field for field in descriptor.fields}
+    for key, value in document.items():
+        field = by_json_name.get(key) or descriptor.fields_by_name.get(key)
+        if field is None or value is None:
+            continue
+        name = f"{path}.{key}" if path else key
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            items = [(f"{name}[{k!r}]", v) for k, v in value.items()] if isinstance(value, dict) else []
+        elif _is_repeated(field):
+            value_field = field
+            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else []
+        else:
+            value_field, items = field, [(name, value)]
+        for item_name, item in items:
+            if value_field.type == value_field.TYPE_BYTES:
+                problem = _bad_bytes(item_name, item)
+            elif value_field.message_type is not None:
+                problem = bytes_field_problem(item, value_field.message_type, item_name)
+            else:
+                continue
+            if problem is not None:
+                return problem
+    return None
+
+
+def _bad_bytes(name: str, value: Any) -> str | None:
+    if not isinstance(value, str) or is_protojson_base64(value):
+        return None  # a value of the wrong JSON type is json_format's to refuse
+    shown = json.dumps(value if len(value) <= 40 else value[:40] + "...", ensure_ascii=False)
+    return f"invalid value for bytes field {name}: {shown} is not base64"
+
+
 def _error_body(code: grpc.StatusCode, message: str, details: list[Any] | None = None) -> dict[str, Any]:
     """The google.rpc.Status object grpc-gateway writes for an error."""
     return {"code": code.value[0], "message": message, "details": details or []}
@@ -524,6 +585,14 @@ class JsonGateway:
             return message
         if not text.lstrip().startswith("{"):
             raise _BadRequest(400, grpc.StatusCode.INVALID_ARGUMENT, "request body must be a JSON object")
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            pass  # malformed JSON: json_format.Parse below says what is wrong
+        else:
+            problem = bytes_field_problem(document, message.DESCRIPTOR)
+            if problem is not None:
+                raise _BadRequest(400, grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:
             json_format.Parse(text, message)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as e:

@@ -283,6 +283,35 @@ def test_bad_request_bodies_are_400():
     run(check)
 
 
+def test_bytes_fields_must_be_base64():
+    async def check(env: Env):
+        submit = "/spacemesh.v1.TransactionService/SubmitTransaction"
+        listing = "/spacemesh.v2alpha1.TransactionService/List"
+        for body, field, shown in [
+            ('{"transaction": "!!!"}', "transaction", '"!!!"'),  # json_format alone would send no bytes
+            ('{"transaction": "YW=Jj"}', "transaction", '"YW=Jj"'),  # padding inside
+            ('{"transaction": "deadbeef!"}', "transaction", '"deadbeef!"'),
+            ('{"transaction": "Y"}', "transaction", '"Y"'),  # one character is no byte
+        ]:
+            status, ctype, reply, _ = await post(env.http, submit, body)
+            assert (status, ctype, reply["code"], reply["details"]) == (400, "application/json", 3, []), body
+            assert reply["message"] == f"invalid value for bytes field {field}: {shown} is not base64"
+        # in a list and nested in a message, named by its place
+        status, _, reply, _ = await post(env.http, listing, '{"txid": ["AAAA", "@@"], "limit": 1}')
+        assert (status, reply["message"]) == (400, 'invalid value for bytes field txid[1]: "@@" is not base64')
+        status, _, reply, _ = await post(
+            env.http, "/spacemesh.v1.TransactionService/TransactionsState", '{"transactionId": [{"id": "x!"}]}'
+        )
+        assert status == 400
+        assert reply["message"] == 'invalid value for bytes field transactionId[0].id: "x!" is not base64'
+        # standard or URL-safe, padded or not, all pass (and reach gRPC: the test server has no TransactionService)
+        for value in ("AAEC", "AAE=", "AAE", "_-8", "_-8=", ""):
+            status, _, reply, _ = await post(env.http, submit, json.dumps({"transaction": value}))
+            assert (status, reply["code"]) == (501, 12), value
+
+    run(check)
+
+
 def test_grpc_errors_map_to_http_statuses():
     async def check(env: Env):
         status, ctype, reply, _ = await post(env.http, "/v1/node/echo", "{}")

@@ -55,6 +55,7 @@ from core.api import gateway_routes
 from core.api.gateway_routes import Listener, Route
 from core.api.gen.google.rpc import status_pb2
 from core.errors import InvalidInput
+from core.httplog import ClientErrorLog
 
 log = logging.getLogger("smesh.api.gateway")
 
@@ -177,6 +178,12 @@ def _bind(host: str | None, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _address(sockname: Any) -> str:
+    """host:port of a bound socket ([v6]:port for IPv6)."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _dumps(obj: Any) -> bytes:
@@ -464,7 +471,12 @@ class JsonGateway:
         app = web.Application(client_max_size=MAX_MESSAGE_BYTES)
         app.router.add_route("*", "/{path:.*}", self._handle)
         # handler_cancellation: a client that goes away cancels its handler and with it the gRPC call
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        # a client that is no HTTP/1.1 client (a gRPC client on this port) is one warning line, not a traceback
+        bound = _address(sock.getsockname())
+        server_log = ClientErrorLog(log, f"JSON gateway {bound}", "JSON")
+        runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, logger=server_log
+        )
         try:
             await runner.setup()
             site = web.SockSite(runner, sock)

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import InvalidInput
+from core.httplog import ClientErrorLog
 from core.poet.pow import PowParams
 from core.poet.rounds import duration_to_json, timestamp_from_json, timestamp_to_json
 from core.poet.service import (
@@ -325,7 +326,9 @@ def parse_listen(text: str, what: str = "listen address") -> tuple[str, int]:
 
 async def start_rest(service: PoetService, host: str, port: int) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the API on host:port (0 picks a free port); returns the runner and the bound address."""
-    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False)
+    # a client that is no HTTP/1.1 client (a gRPC client on this port) is one warning line, not a traceback
+    server_log = ClientErrorLog(log, f"PoET REST {host}:{port}", "REST")
+    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False, logger=server_log)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -334,4 +337,5 @@ async def start_rest(service: PoetService, host: str, port: int) -> tuple[web.Ap
         await runner.cleanup()
         raise InvalidInput(f"cannot listen on {host}:{port} for REST: {e.strerror or e}") from None
     bound = runner.addresses[0]
+    server_log.listener = f"PoET REST {bound[0]}:{bound[1]}"
     return runner, (bound[0], bound[1])

@@ -15,12 +15,15 @@ import contextlib
 import io
 import dataclasses
 import json
+import logging
 import socket
 
 import aiohttp
+import aiohttp.http_parser
+import aiohttp.web_protocol
 import grpc
 import pytest
-from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
+from google.protobuf import any_pb2, duration_pb2, empty_pb2, timestamp_pb2
 
 from core.api import gateway_routes
 from core.api.gateway import JsonGateway, dial_target, to_protojson
@@ -501,6 +504,68 @@ def test_cors_wildcard_and_no_cors():
             assert resp.status == 405 and "Access-Control-Allow-Origin" not in resp.headers
 
     run(check_none)
+
+
+# --- not an HTTP/1.1 client ------------------------------------------------------------------------------------------
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # the frame a gRPC client sends right after the preface
+
+
+async def send_raw(port: int, data: bytes) -> bytes:
+    """Write `data` on a fresh connection and read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("parser", ["c", "python"])
+def test_an_http2_client_is_one_warning_line_and_the_gateway_keeps_serving(parser, caplog, monkeypatch):
+    if parser == "python":  # aiohttp without its C extension words the parse error differently
+        monkeypatch.setattr(aiohttp.web_protocol, "HttpRequestParser", aiohttp.http_parser.HttpRequestParserPy)
+    elif aiohttp.http_parser.HttpRequestParserC is aiohttp.http_parser.HttpRequestParserPy:
+        pytest.skip("aiohttp's C parser is not built here")
+    caplog.set_level(logging.DEBUG)
+    ports = []
+
+    async def check(env: Env):
+        ports.append(env.gateway.port)
+        reply = await send_raw(env.gateway.port, HTTP2_PREFACE + EMPTY_SETTINGS)
+        assert reply.split(b"\r\n", 1)[0].split(b" ")[1] == b"400"
+        status, _, body, _ = await post(env.http, "/v1/node/version")  # still serving
+        assert (status, body) == (200, {"versionString": {"value": VERSION}})
+
+    run(check)
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
+    lines = [record for record in caplog.records if "HTTP/1.1" in record.getMessage()]
+    assert [(record.levelno, record.getMessage()) for record in lines] == [(
+        logging.WARNING,
+        f"JSON gateway 127.0.0.1:{ports[0]}: not HTTP/1.1 (an HTTP/2 or gRPC client on the JSON port?) from 127.0.0.1",
+    )]  # fmt: skip
+
+
+def test_a_grpc_client_on_the_json_port_and_other_bad_http_are_one_line_each(caplog):
+    caplog.set_level(logging.DEBUG)
+
+    async def check(env: Env):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{env.gateway.port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await node_pb2_grpc.NodeServiceStub(channel).Version(empty_pb2.Empty(), timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        reply = await send_raw(env.gateway.port, b"POST /v1/node/version HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+        assert b" 400 " in reply.split(b"\r\n", 1)[0]
+        assert (await post(env.http, "/v1/node/version"))[0] == 200
+
+    run(check)
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
+    messages = [record.getMessage() for record in caplog.records if "HTTP/1.1" in record.getMessage()]
+    assert messages and all("\n" not in message for message in messages)
+    assert any("not HTTP/1.1 (an HTTP/2 or gRPC client on the JSON port?)" in message for message in messages)
+    assert any("not a valid HTTP/1.1 request" in message for message in messages)
 
 
 # --- listening -------------------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
+import socket
 
 import pytest
 from hypothesis import given
@@ -175,6 +177,22 @@ def test_metrics_text(srv):
     assert "poet_open_round 0" in text
     count = int(re.search(r'poet_round_members_total\{id="0"\} (\d+)', text).group(1))
     assert count >= 1
+
+
+def test_an_http2_client_is_one_warning_line_and_the_server_keeps_serving(srv, caplog):
+    caplog.set_level(logging.DEBUG)
+    host, port = srv.server.rest_address
+    with socket.create_connection((host, port), timeout=5) as conn:  # a gRPC client on the REST port
+        conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        reply = b""
+        while chunk := conn.recv(4096):  # the server answers 400 and closes
+            reply += chunk
+    assert reply.split(b"\r\n", 1)[0].split(b" ")[1] == b"400"
+    assert http("GET", f"{srv.url}/v1/info")[0] == 200
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "HTTP/1.1" in r.getMessage()]
+    message = f"PoET REST {host}:{port}: not HTTP/1.1 (an HTTP/2 or gRPC client on the REST port?) from 127.0.0.1"
+    assert lines == [(logging.WARNING, message)]
 
 
 def test_listen_addresses():

@@ -21,6 +21,10 @@ class DecodeError(InvalidInput):
     """Bytes that do not decode to the expected wire type."""
 
 
+class TruncatedData(DecodeError):
+    """Bytes that end before the value they encode does."""
+
+
 class AddressError(InvalidInput):
     """A bech32 address that is malformed or belongs to another network."""
 

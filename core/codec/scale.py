@@ -21,7 +21,7 @@ import dataclasses
 import typing
 from typing import Any, ClassVar, Self
 
-from core.errors import DecodeError
+from core.errors import DecodeError, TruncatedData
 
 __all__ = [
     "Array",
@@ -56,7 +56,7 @@ class Reader:
 
     def read(self, n: int, what: str = "value") -> bytes:
         if n > self.remaining:
-            raise DecodeError(f"unexpected end of data reading {what}: need {n} bytes, have {self.remaining}")
+            raise TruncatedData(f"unexpected end of data reading {what}: need {n} bytes, have {self.remaining}")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
-from core.codec import Compact, FixedBytes, Reader, Struct, encode_compact
+from core.codec import Compact, FixedBytes, Reader, Struct, decode_compact, encode_compact
 from core.crypto.hashing import hash32
 from core.crypto.signing import SIGNATURE_SIZE
-from core.errors import DecodeError, TxError
+from core.errors import DecodeError, TruncatedData, TxError
 from core.tx.templates import SPAWN_ARGS, MultisigSpawnArgs, SpawnArgs, Template, compute_principal
 from core.wallet.address import ADDRESS_SIZE
 
 MAX_TX_SIZE = 1024
 TX_VERSION = 0
 PART_SIZE = 1 + SIGNATURE_SIZE  # compact8 ref < 64 is one byte
+
+T = TypeVar("T")
 
 
 class Method(enum.IntEnum):
@@ -130,13 +133,35 @@ class Transaction:
 # Decoding
 
 
+def _field(what: str, read: Callable[[], T]) -> T:
+    """`read()`, with a failure said in words naming the field: where the bytes end too soon, or what is wrong."""
+    try:
+        return read()
+    except TruncatedData:
+        raise TruncatedData(f"too short: it ends inside the {what}") from None
+    except DecodeError as e:
+        raise DecodeError(str(e) if what in str(e) else f"bad {what}: {e}") from None
+
+
+def _version(r: Reader) -> int:
+    if r.remaining == 0:
+        raise TruncatedData("no bytes")
+    first = r.data[r.pos]
+    try:
+        return Compact(8).read(r)
+    except TruncatedData:
+        raise TruncatedData("too short: it ends inside the version") from None
+    except DecodeError:
+        raise DecodeError(f"it does not start with transaction version {TX_VERSION} (first byte 0x{first:02x})") from None
+
+
 def decode_unsigned(r: Reader) -> Transaction:
-    """Read the unsigned part of a transaction."""
-    version = Compact(8).read(r)
+    """Read the unsigned part of a transaction; a failure names the field in words."""
+    version = _version(r)
     if version != TX_VERSION:
         raise DecodeError(f"unsupported transaction version {version}")
-    principal = r.read(ADDRESS_SIZE, "principal")
-    method_num = Compact(8).read(r)
+    principal = _field("principal address", lambda: r.read(ADDRESS_SIZE, "principal"))
+    method_num = _field("method selector", lambda: decode_compact(r, "method selector"))  # over 8 bits: unknown
     try:
         method = Method(method_num)
     except ValueError:
@@ -144,17 +169,17 @@ def decode_unsigned(r: Reader) -> Transaction:
     template = None
     if method == Method.SPAWN:
         try:
-            template = Template.from_address(r.read(ADDRESS_SIZE, "template"))
+            template = Template.from_address(_field("template address", lambda: r.read(ADDRESS_SIZE, "template")))
         except TxError as e:
             raise DecodeError(str(e)) from None
-    nonce = Compact(64).read(r)
-    gas_price = Compact(64).read(r)
+    nonce = _field("nonce", lambda: decode_compact(r, "nonce"))  # at most 8 bytes: never over 64 bits
+    gas_price = _field("gas price", lambda: decode_compact(r, "gas price"))
     if template is not None:
-        args: TxArgs = SPAWN_ARGS[template].read(r)
+        args: TxArgs = _field(f"{template.name.lower()} spawn arguments", lambda: SPAWN_ARGS[template].read(r))
     elif method == Method.SPEND:
-        args = SpendArgs.read(r)
+        args = _field("spend arguments", lambda: SpendArgs.read(r))
     else:
-        args = DrainArgs.read(r)
+        args = _field("drain arguments", lambda: DrainArgs.read(r))
     return Transaction(principal, method, template, nonce, gas_price, args)
 
 
@@ -166,7 +191,7 @@ def _read_parts(r: Reader, count: int | None, n_keys: int | None) -> tuple[Signa
                 f"nor multisig parts ({PART_SIZE} bytes each)"
             )
         count = r.remaining // PART_SIZE
-    parts = tuple(SignaturePart.read(r) for _ in range(count))
+    parts = tuple(_field("signature parts", lambda: SignaturePart.read(r)) for _ in range(count))
     refs = [p.ref for p in parts]
     if any(b <= a for a, b in zip(refs, refs[1:])):
         raise DecodeError(f"signature parts must have strictly increasing refs, got {refs}")
@@ -188,7 +213,7 @@ def decode_tx(raw: bytes, *, signed: bool = True) -> Transaction:
         raise DecodeError("transaction has no signature (decode it as unsigned?)")
     if tx.is_self_spawn:
         if tx.template == Template.WALLET:
-            tx = tx.with_signature(r.read(SIGNATURE_SIZE, "signature"))
+            tx = tx.with_signature(_field("signature", lambda: r.read(SIGNATURE_SIZE, "signature")))
         else:
             assert isinstance(tx.args, MultisigSpawnArgs)
             tx = tx.with_parts(_read_parts(r, tx.args.required, len(tx.args.public_keys)))

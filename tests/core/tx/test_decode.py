@@ -120,16 +120,30 @@ def test_every_unsigned_prefix_is_an_error(make):
 
 
 def test_truncation_messages():
+    # each names, in words, the field the bytes end in (not the codec's reader)
     raw = _wallet_spend().raw()
-    with pytest.raises(DecodeError, match="unexpected end of data reading principal: need 24 bytes, have 10"):
+    with pytest.raises(DecodeError, match="^no bytes$"):
+        decode_tx(b"")
+    with pytest.raises(DecodeError, match="^too short: it ends inside the principal address$"):
         decode_tx(raw[:11])
-    with pytest.raises(DecodeError, match="unexpected end of data reading 24-byte array"):
+    with pytest.raises(DecodeError, match="^too short: it ends inside the method selector$"):
+        decode_tx(raw[:25] + b"\x41")  # a two-byte compact cut after its first byte
+    with pytest.raises(DecodeError, match="^too short: it ends inside the spend arguments$"):
         decode_tx(raw[:40])
     spawn = _wallet_spawn().raw()
-    with pytest.raises(DecodeError, match="unexpected end of data reading template"):
+    with pytest.raises(DecodeError, match="^too short: it ends inside the template address$"):
         decode_tx(spawn[:30])
-    with pytest.raises(DecodeError, match="unexpected end of data reading signature: need 64 bytes, have 63"):
+    with pytest.raises(DecodeError, match="^too short: it ends inside the signature$"):
         decode_tx(spawn[:-1])
+
+
+def test_bytes_that_are_no_transaction_say_so_in_words():
+    # 0xde opens a four-byte compact: 0xdeadbeef is no compact8, so no version 0 transaction
+    with pytest.raises(DecodeError, match=r"^it does not start with transaction version 0 \(first byte 0xde\)$"):
+        decode_tx(bytes.fromhex("deadbeef"))
+    raw = _wallet_spend().raw()
+    with pytest.raises(DecodeError, match="^unknown method selector 16336$"):  # over 8 bits: no compact8 error
+        decode_tx(raw[:25] + bytes.fromhex("41ff") + raw[26:])
 
 
 @pytest.mark.parametrize("make", [_multisig_spend, _drain], ids=lambda f: f.__name__)
@@ -170,10 +184,10 @@ def test_non_canonical_nonce():
     raw = tx.raw()
     assert raw[26] == 0x04  # nonce 1
     bad = raw[:26] + b"\x05\x00" + raw[27:]  # 1 in two-byte form
-    with pytest.raises(DecodeError, match="non-canonical compact64: 1 in two-byte form"):
+    with pytest.raises(DecodeError, match="non-canonical nonce: 1 in two-byte form"):  # named as the field
         decode_tx(bad)
     bad = raw[:26] + b"\x03\x01\x00\x00\x00" + raw[27:]  # 1 in big form
-    with pytest.raises(DecodeError, match="non-canonical compact64"):
+    with pytest.raises(DecodeError, match="non-canonical nonce"):
         decode_tx(bad)
 
 

@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# A one-node network in a fresh data directory (genesis in 20 s; first blocks about 2 minutes
-# later); Ctrl-C stops it.
+# A one-node network in $(RUN_DIR) (genesis in 20 s; first blocks about 2 minutes later); Ctrl-C
+# stops it and the next `make run` continues the same network.  `make run FRESH=1` starts a new
+# one (the old data directory is deleted: that is what the explicit FRESH=1 is for).
+RUN_DIR ?= .run/spacemesh
 run: $(STAMP)
-	$(BIN)/smesh node run --preset standalone --genesis-time now+20s --data-dir "$$(mktemp -d)/spacemesh"
+	@if [ -n "$(FRESH)" ]; then rm -rf "$(RUN_DIR)"; fi
+	$(BIN)/smesh node run --preset standalone --genesis-time now+20s --data-dir "$(RUN_DIR)"
 
 tour: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/tour.sh

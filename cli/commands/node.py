@@ -112,6 +112,11 @@ def _identity(data_dir: Path) -> bytes:
     return seed
 
 
+def _data_dir_or_default(data_dir: Path | None) -> Path:
+    """`--data-dir`, else `$TMPDIR/spacemesh` as go-spacemesh's standalone mode uses."""
+    return (data_dir or Path(tempfile.gettempdir()) / "spacemesh").expanduser()
+
+
 def _prepare(
     preset: str, config_file: Path | None, data_dir: Path | None, genesis_text: str | None, accounts: list[str],
     coinbase_text: str | None, units: int | None, api: dict[str, Any] | None = None,
@@ -124,7 +129,10 @@ def _prepare(
         raise InvalidInput(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     base = load_config(preset, config_file, api)
     # every flag is checked before anything is created on disk
+    data_dir = _data_dir_or_default(data_dir)
     wanted = parse_genesis_time(genesis_text) if genesis_text is not None else None
+    if genesis_text is not None and genesis_text.strip().startswith("now") and (data_dir / "genesis.json").exists():
+        wanted = None  # "now+20s" means "when this network is new": a restart continues the stored one
     if PRESETS[preset].genesis_time is not None and wanted is None:
         wanted = base.genesis_time
     requested_accounts = _parse_accounts(accounts, base.hrp)
@@ -136,7 +144,6 @@ def _prepare(
     units = base.min_num_units if units is None else units
     if not base.min_num_units <= units <= base.max_num_units:
         raise InvalidInput(f"--units must be {base.min_num_units}..{base.max_num_units} on {preset}")
-    data_dir = (data_dir or Path(tempfile.gettempdir()) / "spacemesh").expanduser()
     try:
         atomicfile.ensure_directory(data_dir)
     except OSError as e:
@@ -255,6 +262,18 @@ def _status_table(status: dict, phase: str, api: str = "") -> Any:
     return table
 
 
+def _progress_line(status: dict, phase: str) -> str:
+    from core.tx.units import format_smh
+
+    elig = status["eligibility"]
+    return (
+        f"layer {status['layer']} (epoch {status['epoch']}): applied {status['last_applied']}, "
+        f"verified {status['verified']}, activation {phase}, "
+        f"eligibility {elig['slots'] if elig else 0} slots, coinbase {format_smh(status['coinbase_balance'])}, "
+        f"mempool {status['mempool']}"
+    )
+
+
 def _json_line(event: str, fields: dict) -> None:
     sys.stdout.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields}, default=str) + "\n")
     sys.stdout.flush()
@@ -335,7 +354,7 @@ async def _watch(
 ) -> None:
     """Show progress until asked to stop; a crashed task ends the run with its error."""
     live = None
-    if not options.json:
+    if not options.json and console().is_terminal:
         from rich.live import Live
 
         live = Live(_status_table(node.status(), activation.phase(), api), console=console(), refresh_per_second=2)
@@ -351,8 +370,10 @@ async def _watch(
             status = node.status()
             if live is not None:
                 live.update(_status_table(status, activation.phase(), api))
-            elif status["layer"] != last_layer:
+            elif status["layer"] != last_layer and options.json:
                 _json_line("status", {**status, "activation": activation.phase()})
+            elif status["layer"] != last_layer:  # a pipe or a log file: one plain line per layer
+                note(_progress_line(status, activation.phase()))
             last_layer = status["layer"]
     finally:
         if live is not None:

@@ -46,3 +46,21 @@ def test_a_malformed_listener_is_refused_before_anything_is_created(tmp_path, fl
     assert "is not HOST:PORT" in one_error_line(result)
     assert result.rc == 2
     assert not data_dir.exists()
+
+
+def test_node_run_prints_a_progress_line_per_layer_when_stdout_is_not_a_terminal(tmp_path):
+    """`make run` piped to a file or a CI log: plain lines, not a live table nobody sees."""
+    import json
+
+    config = tmp_path / "fast.json"
+    config.write_text(json.dumps({"layer-duration": 0.5, "layers-per-epoch": 4, "hare-preround-delay": 0.1,
+                                  "hare-round-duration": 0.02}))
+    result = run_smesh(["node", "run", "--data-dir", tmp_path / "node", "--config", config, "--genesis-time",
+                        "now+1s", "--simulated-activation", "--until-layer", "9", "--grpc-public-listener", "",
+                        "--grpc-private-listener", "", "--grpc-json-listener", "", "--poet-listen", "127.0.0.1:0"])
+    assert result.rc == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("layer ")]
+    layers = [int(line.split()[1]) for line in lines]
+    assert layers == sorted(set(layers)) and len(layers) >= 5 and max(layers) >= 9
+    last = lines[-1]
+    assert "): applied " in last and "activation simulated" in last and "coinbase 0 SMH" not in last

@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m core.post.icd
 	touch $(STAMP)
 
 # A one-node network in $(RUN_DIR) (genesis in 20 s; first blocks about 2 minutes later); Ctrl-C

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +190,9 @@ class OpenCLBackend:
 
         options = [f"-DSCRYPT_N={n}", f"-DLOOKUP_GAP={self.lookup_gap}"]
         try:
-            program = cl.Program(self._ctx, KERNEL_SOURCE.read_text()).build(options=options)
+            program = _build(cl.Program(self._ctx, KERNEL_SOURCE.read_text()), options)
         except cl.Error as exc:
-            raise OpenCLError(f"{self.name}: building the label kernel failed: {_cl_reason(exc)}") from None
+            raise OpenCLError(f"{self.name}: building the label kernel failed: {build_reason(exc)}") from None
         kernel = program.scrypt_labels
         wg = cl.kernel_work_group_info
         multiple = kernel.get_work_group_info(wg.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, self.device)
@@ -326,9 +327,65 @@ def _cl_reason(exc) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+UNKNOWN_CPU_HINT = (
+    " (this OpenCL runtime's compiler does not know the host CPU, as PoCL 3's LLVM 14 does not know Zen 5:"
+    " use --provider cpu, or another OpenCL CPU runtime such as `pip install intel-opencl-rt`"
+    " then `python -m core.post.icd`)"
+)
+
+
+def build_reason(exc) -> str:
+    """The compiler's own error lines from a failed clBuildProgram, on one line.
+
+    pyopencl's message repeats "clBuildProgram failed: BUILD_PROGRAM_FAILURE" and the device before the
+    build log; what a user needs is the log's `error:` lines (the first two, deduplicated).
+    """
+    errors: list[str] = []
+    for line in str(exc).splitlines():
+        line = " ".join(line.split())
+        if "error" in line.lower() and "BUILD_PROGRAM_FAILURE" not in line and line not in errors:
+            errors.append(line)
+    if not errors:
+        return _cl_reason(exc)
+    reason = "; ".join(errors[:2])
+    if "unknown target CPU" in reason:
+        reason += UNKNOWN_CPU_HINT
+    return reason
+
+
+def _build(program, options: list[str]):
+    """program.build(options) without pyopencl's CompilerWarning: a compiler's remarks on a build that
+    succeeded (Intel's "loop not vectorized") are not the user's business; failures still raise."""
+    import pyopencl as cl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        return program.build(options=options)
+
+
+PROBE_KERNEL = "__kernel void probe(__global uint *out) { out[get_global_id(0)] = 1u; }"
+
+
+def compiler_problem(device) -> str | None:
+    """Why the device's OpenCL compiler cannot build even a one-line kernel, or None when it can.
+
+    Tells a runtime that cannot work on this host (no label kernel will build either) apart from a
+    problem in the label kernel itself.
+    """
+    import pyopencl as cl
+
+    try:
+        _build(cl.Program(cl.Context([device]), PROBE_KERNEL), [])
+    except cl.Error as exc:
+        return f"{device_label(device)}: {build_reason(exc)}"
+    return None
+
+
 __all__ = [
     "OpenCLBackend",
     "OpenCLError",
+    "build_reason",
+    "compiler_problem",
     "ScratchPlan",
     "device_label",
     "device_kind",

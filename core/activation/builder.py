@@ -9,7 +9,9 @@ it on the zero challenge (the initial PoST, carried by the first ATX).  Then, fo
 2. register its hash with every PoET before `RoundStart(e) = EpochStart(e) + PhaseShift`
    (signed in the POET domain) and persist the registrations;
 3. after `RoundEnd(e) = EpochStart(e+1) + PhaseShift − CycleGap` fetch each PoET's proof, check
-   it and our membership path, keep the one with the most leaves (in the `poets` table);
+   it and our membership path, keep the one with the most leaves (in the `poets` table); a proof
+   still missing at round e+1's challenge time is given up, so that a lost round costs one ATX,
+   not also the next one (`PoetSchedule.proof_wait_until`);
 4. prove PoST over the proof's reference (in a thread), persist the NIPoST;
 5. assemble and sign the ATX, wait for the first layer of e+1, validate it through the same
    `AtxHandler` path as a peer's ATX (which stores it and tells subscribers), and hand it to
@@ -156,6 +158,20 @@ class PoetSchedule:
     def proof_deadline(self, publish_epoch: int) -> float:
         """The PoET proof is needed by the end of the publish epoch minus the cycle gap."""
         return self.clock.epoch_start(publish_epoch + 1) - self.cycle_gap
+
+    def proof_wait_until(self, publish_epoch: int) -> float:
+        """How long a missing PoET proof for `publish_epoch` is waited for.
+
+        Not until `proof_deadline`: the next ATX's challenge must be built at the next round's
+        challenge time, and it needs this ATX as its previous one.  Waiting past that time for a
+        proof that may never come (the PoET was down over the round's end) costs the next ATX as
+        well; giving up then costs this one only.  (With a grace period reaching back before the
+        round's end there is no such window and the deadline rules.)
+        """
+        next_challenge = self.challenge_time(publish_epoch)
+        if next_challenge <= self.round_end(publish_epoch - 1):
+            return self.proof_deadline(publish_epoch)
+        return min(self.proof_deadline(publish_epoch), next_challenge)
 
     def publish_deadline(self, publish_epoch: int) -> float:
         return self.clock.epoch_start(publish_epoch + 1)
@@ -536,7 +552,7 @@ class ActivationBuilder:
         if self.state.nipost() is not None:
             deadline = self.schedule.publish_deadline(epoch)
         elif self.state.registrations():
-            deadline = self.schedule.proof_deadline(epoch)
+            deadline = self.schedule.proof_wait_until(epoch)
         else:
             deadline = self.schedule.round_start(epoch - 1)
         if self.atxs.by_identity(self.node_id, epoch) is not None:
@@ -614,7 +630,7 @@ class ActivationBuilder:
     async def _fetch_proof(self, challenge: NIPostChallengeV1, registrations: list[PoetRegistration]) -> Any:
         """After the round ends, fetch and check every proof; keep the one with most leaves (spec §2.3 step 6)."""
         await self._wait(Phase.WAITING_FOR_PROOF, max(r.round_end for r in registrations))
-        deadline = self.schedule.proof_deadline(challenge.publish_epoch)
+        deadline = self.schedule.proof_wait_until(challenge.publish_epoch)
         known = [r for r in registrations if r.address in self.poets]
         outcomes = await asyncio.gather(
             *(

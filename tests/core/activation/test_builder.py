@@ -132,6 +132,7 @@ class StandInPoet:
         self.refused = 0
         self.refuse = False
         self.gate: asyncio.Event | None = None
+        self.lost: set[int] = set()  # rounds whose proof never comes (the PoET was down over their end)
 
     async def submit(self, challenge, secret_key, genesis_id, *, deadline=None, retry_until=None) -> Registration:
         if self.gate is not None:
@@ -150,7 +151,7 @@ class StandInPoet:
 
     async def verified_proof(self, round_id, challenge, *, depth, retry_until=None):
         r = int(round_id)
-        if self.now() < self.schedule.round_end(r):
+        if self.now() < self.schedule.round_end(r) or r in self.lost:
             raise PoetClientError("proof not found (HTTP 404)", status=404)
         members = [c for _, c in sorted(self.rounds[r].items())]
         resp = poet_round(members, self.workdir / round_id, self.leaves, round_id)
@@ -319,6 +320,38 @@ def test_poet_failures_are_retried_then_the_next_epoch_is_used(node, caplog):
     assert [r for r, _, _ in node.poet.submissions] == [1]
     assert "no PoET accepted the challenge for epoch 1" in caplog.text
     assert "discarding the NIPoST challenge for epoch 1" in caplog.text
+
+
+def test_a_proof_that_never_comes_costs_one_atx_not_two(node, caplog):
+    """Round 0's proof is lost: waiting for it until its deadline (round 1's start with PhaseShift =
+    CycleGap) would miss round 1's registration too.  The builder gives up at round 1's challenge time."""
+    node.poet.lost = {0}
+    schedule = PoetSchedule(_clock(), CONFIG.phase_shift, CONFIG.cycle_gap, CONFIG.poet_grace_period)
+
+    async def scenario():
+        builder = node.builder()
+        builder.start()
+        await node.driver.run_until(lambda: len(node.published) == 1)
+        await builder.stop()
+
+    with caplog.at_level(logging.INFO, logger="smesh.activation"):
+        sim(scenario())
+    (atx, _), = node.published
+    assert [r for r, _, _ in node.poet.submissions] == [0, 1]
+    _, _, registered = node.poet.submissions[1]
+    assert schedule.challenge_time(1) <= registered < schedule.round_start(1)
+    assert atx.publish_epoch == 2 and atx.inner.challenge.sequence == 0  # epoch 1 lost, epoch 2 kept
+    assert "discarding the NIPoST challenge for epoch 1" in caplog.text
+
+
+def test_the_proof_wait_ends_at_the_next_challenge_time():
+    s = PoetSchedule(_clock(), phase_shift=30.0, cycle_gap=30.0, grace_period=12.0)
+    assert s.proof_wait_until(1) == s.challenge_time(1) == GENESIS + 78 < s.proof_deadline(1)
+    late = PoetSchedule(_clock(), phase_shift=30.0, cycle_gap=20.0, grace_period=12.0)
+    assert late.proof_wait_until(3) == late.challenge_time(3)  # round 2 ends at +190, round 3's challenge +198
+    # a grace period longer than the gap between a round's end and the next challenge: the deadline rules
+    odd = PoetSchedule(_clock(), phase_shift=30.0, cycle_gap=30.0, grace_period=40.0)
+    assert odd.proof_wait_until(1) == odd.proof_deadline(1)
 
 
 # ------------------------------------------------------------------------------------------------

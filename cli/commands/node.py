@@ -38,6 +38,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Full node: s
 
 STANDALONE_COINBASE_SEED = b"1"  # go-spacemesh standalone: GenerateAddress([]byte("1"))
 DEFAULT_POET_LISTEN = "127.0.0.1:10010"
+EMBEDDED_POET = "embedded PoET"  # the address the builder's registrations give the node's own PoET
 QUIET_EVENTS = frozenset({"layer"})  # shown in the live table rather than as lines
 
 
@@ -189,7 +190,9 @@ class Activation:
                                  config.cycle_gap)
         self.server = await start_server(ServiceConfig(self.setup.data_dir / "poet", schedule), self.poet_listen, None)
         host, port = self.server.rest_address
-        self.client = PoetClient(f"http://{host}:{port}", retry_delay=0.5)
+        # named by role, not URL: with --poet-listen HOST:0 the port changes at every start, and the
+        # builder must find its registration again after a restart
+        self.client = PoetClient(f"http://{host}:{port}", retry_delay=0.5, address=EMBEDDED_POET)
         handler = AtxHandler(node.rules, node.clock.current_epoch, node.atxs, node.proofs, node.poets)
         handler.subscribe(on_atx=node.on_atx, on_malicious=node.on_malicious)
         self.builder = ActivationBuilder(

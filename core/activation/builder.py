@@ -402,6 +402,7 @@ class PoetApi(Protocol):
     """
 
     base_url: str
+    address: str  # names the PoET in persisted registrations: its URL, or a name that outlives a changing port
 
     async def submit(self, challenge: bytes, secret_key: bytes, genesis_id: bytes, **kw: Any) -> Any: ...
 
@@ -443,7 +444,7 @@ class ActivationBuilder:
         self.handler = handler
         self.atxs: AtxStore = handler.atxs
         self.poet_proofs = poet_proofs
-        self.poets = {p.base_url: p for p in poets}
+        self.poets = {p.address: p for p in poets}
         self.publish = publish
         self.post = post or PostService(config, self.node_id)
         self._vrf_nonce: int | None = None
@@ -611,9 +612,9 @@ class ActivationBuilder:
         registrations = []
         for poet, outcome in zip(poets, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning("PoET %s refused the registration for epoch %d: %s", poet.base_url, epoch + 1, outcome)
+                log.warning("PoET %s refused the registration for epoch %d: %s", poet.address, epoch + 1, outcome)
                 continue
-            reg = PoetRegistration(poet.base_url, str(outcome.round_id), self.schedule.round_end(epoch), challenge.hash)
+            reg = PoetRegistration(poet.address, str(outcome.round_id), self.schedule.round_end(epoch), challenge.hash)
             self.state.save_registration(reg)
             registrations.append(reg)
         if not registrations:

@@ -155,10 +155,14 @@ def verify_proof(resp: ProofResponse, challenge: bytes, *, depth: int = LABEL_DE
 class PoetClient:
     """One PoET server's REST API.  Use as `async with PoetClient(url) as poet: ...`."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, retry_delay: float = 1.0, address: str | None = None
+    ) -> None:
+        """address: how an ATX builder's persisted registrations name this PoET (default: the URL)."""
         self.base_url = base_url.rstrip("/")
         if "://" not in self.base_url:
             self.base_url = "http://" + self.base_url
+        self.address = address or self.base_url
         self.timeout = timeout
         self.retry_delay = retry_delay
         self._session: aiohttp.ClientSession | None = None

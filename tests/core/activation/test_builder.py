@@ -126,6 +126,7 @@ class StandInPoet:
 
     def __init__(self, schedule: RoundSchedule, now, workdir: Path, leaves: int = 300) -> None:
         self.base_url = "http://poet.test"
+        self.address = "poet.test"
         self.schedule, self.now, self.workdir, self.leaves = schedule, now, workdir, leaves
         self.rounds: dict[int, dict[bytes, bytes]] = {}
         self.submissions: list[tuple[int, bytes, float]] = []  # (round, challenge, time)
@@ -273,6 +274,26 @@ def test_restart_while_waiting_for_the_proof_keeps_the_registration(node):
     assert [(r, c) for r, c, _ in node.poet.submissions] == [(0, atx.inner.challenge.hash)]  # registered once
     assert node.post.challenges == [atx.inner.nipost.post_metadata.challenge]  # no second initial PoST
     assert node.atxs.get(atx.id).weight == 30
+
+
+def test_a_poet_on_another_port_after_a_restart_still_holds_the_registration(node):
+    """A node's embedded PoET on port 0 gets a new URL at every start; registrations name it by address."""
+
+    async def scenario():
+        builder = node.builder()
+        builder.start()
+        await node.driver.run_until(lambda: builder.status().phase is Phase.WAITING_FOR_PROOF)
+        await builder.stop()
+        node.poet.base_url = "http://127.0.0.1:40123"  # the same PoET, listening elsewhere now
+        restarted = node.builder()
+        restarted.start()
+        await node.driver.run_until(lambda: len(node.published) == 1)
+        await restarted.stop()
+
+    sim(scenario())
+    (atx, _), = node.published
+    assert atx.publish_epoch == 1  # the registered round's proof was fetched: nothing lost
+    assert [r for r, _, _ in node.poet.submissions] == [0]
 
 
 def test_restart_before_registering_registers_the_persisted_challenge(node):

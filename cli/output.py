@@ -60,3 +60,20 @@ def note(message: str) -> None:
     """Progress or hints for people; silent under --json so stdout stays machine-readable."""
     if not options.json:
         err_console().print(message)
+
+
+def setup_logging(level: int) -> None:
+    """Time-stamped lines of the `smesh.*` loggers on stderr at `level` (DEBUG with --debug) for the
+    long-running commands.  grpc's C core logs to stderr by itself (a taken port, besides the one-line
+    error we print): it stays quiet unless --debug."""
+    import logging
+    import os
+
+    os.environ.setdefault("GRPC_VERBOSITY", "DEBUG" if options.debug else "NONE")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("smesh")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if options.debug else level)
+    root.propagate = False
+    logging.getLogger("aiohttp").setLevel(logging.ERROR)

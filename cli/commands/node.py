@@ -7,7 +7,8 @@ one ATX per epoch.  The first ATX goes out in epoch 1; from epoch 2 on every lay
 node's proposal and the block subsidy is credited to the coinbase.
 
 The data directory holds `genesis.json` (fixed at the first start: a later start with another
-genesis is refused), `identities/local.key`, `state.sql`, `local.sql`, `post/` and `poet/`.
+genesis is refused), `identities/local.key`, `state.sql`, `local.sql`, `post/`, `poet/` and `LOCK`
+(flock-ed while a node runs: a second node on the directory is refused).
 Ctrl-C or SIGTERM shuts everything down cleanly; after a crash the node continues from its store.
 
 This module only assembles the pieces and renders their progress; the protocol lives in core.
@@ -30,14 +31,16 @@ from typing import Annotated, Any
 import typer
 
 from cli.commands.online import Api
-from cli.output import console, note
+from cli.output import console, note, setup_logging
 from cli.state import options
+from core.dirlock import DirLock
 from core.errors import InvalidInput, SmeshError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Full node: smesh, keep the mesh, serve the API.")
 
 STANDALONE_COINBASE_SEED = b"1"  # go-spacemesh standalone: GenerateAddress([]byte("1"))
 DEFAULT_POET_LISTEN = "127.0.0.1:10010"
+DATA_DIR_LOCK = "LOCK"  # flock-ed by the running node (core/dirlock.py)
 EMBEDDED_POET = "embedded PoET"  # the address the builder's registrations give the node's own PoET
 QUIET_EVENTS = frozenset({"layer"})  # shown in the live table rather than as lines
 
@@ -51,6 +54,7 @@ class Setup:
     secret_key: bytes
     coinbase: bytes
     units: int
+    lock: Any = None  # core.dirlock.DirLock on the data directory, held while the node runs
 
 
 # --- resolving flags and the data directory -----------------------------------------------------
@@ -149,9 +153,10 @@ def _prepare(
         atomicfile.ensure_directory(data_dir)
     except OSError as e:
         raise SmeshError(f"cannot use data directory {data_dir}: {e}") from None
+    lock = DirLock(data_dir / DATA_DIR_LOCK, "smesh node run").acquire()  # before anything in it is written
     genesis, funded = _genesis_file(data_dir, wanted, base.genesis_extra_data, requested_accounts)
     config = load_config(preset, config_file, {**(api or {}), "genesis_time": genesis, "genesis_accounts": funded})
-    return Setup(config, data_dir, _identity(data_dir), coinbase, units)
+    return Setup(config, data_dir, _identity(data_dir), coinbase, units, lock)
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -384,17 +389,7 @@ async def _watch(
 
 
 def _setup_logging() -> None:
-    import os
-
-    # grpc's C core logs to stderr by itself (e.g. a taken port, besides the one-line error we print)
-    os.environ.setdefault("GRPC_VERBOSITY", "DEBUG" if options.debug else "NONE")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("smesh")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if options.debug else logging.WARNING)
-    root.propagate = False
-    logging.getLogger("aiohttp").setLevel(logging.ERROR)
+    setup_logging(logging.WARNING)
 
 
 @app.callback()

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.output import console, emit, note
+from cli.output import console, emit, note, setup_logging
 from cli.state import options
 from core.errors import InvalidInput, SmeshError
 
@@ -88,13 +88,7 @@ def _stored_schedule(datadir: Path) -> dict | None:
 
 
 def _setup_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    root = logging.getLogger("smesh")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if options.debug else logging.INFO)
-    root.propagate = False
-    logging.getLogger("aiohttp").setLevel(logging.ERROR)
+    setup_logging(logging.INFO)
 
 
 @app.command()

@@ -122,7 +122,8 @@ async def start_grpc(service: PoetService, host: str, port: int) -> tuple[grpc.a
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as e:
-        raise InvalidInput(f"cannot listen on {address} for gRPC: {e}") from None
+        reason = "the port is taken or the address is not local" if "Failed to bind" in str(e) else str(e)
+        raise InvalidInput(f"cannot listen on {address} for gRPC: {reason}") from None
     if bound == 0:
         raise InvalidInput(f"cannot listen on {address} for gRPC")
     await server.start()

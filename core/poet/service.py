@@ -41,6 +41,7 @@ from typing import Any
 
 from core import atomicfile
 from core.crypto.signing import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, public_key_of, verify_raw
+from core.dirlock import DirLock
 from core.errors import InvalidInput, SmeshError
 from core.poet import certifier as certs
 from core.poet.membership import membership_root
@@ -55,6 +56,7 @@ MAX_PREFIX_SIZE = 64
 PRIVATE_KEY_ENV = "POET_PRIVATE_KEY"
 STATE_FILE = "state.bin"
 ROUNDS_DIR = "rounds"
+DATA_DIR_LOCK = "LOCK"  # flock-ed while a service runs on the directory (core/dirlock.py)
 DEFAULT_PROVER = "core.poet.prover:Prover"
 LABEL_DEPTH = 400
 
@@ -359,6 +361,7 @@ class PoetService:
         self.clock = clock
         self._db_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="poet-db")
         self._store: Store | None = None
+        self._lock: DirLock | None = None
         self._key = b""
         self.pubkey = b""
         self._certifier = certs.Certifier(None, None)
@@ -387,6 +390,7 @@ class PoetService:
         if self.config.trusted_keys_dir is not None:
             trusted = certs.load_trusted_keys(Path(self.config.trusted_keys_dir))
         self._certifier = certs.Certifier(self.config.certifier_url, self.config.certifier_pubkey, trusted)
+        self._lock = DirLock(datadir / DATA_DIR_LOCK, "smesh poet serve").acquire()  # one service per database
         self._key = load_or_create_key(datadir)
         self.pubkey = public_key_of(self._key)
         self._store = await self._db(Store.in_datadir, datadir)
@@ -460,6 +464,9 @@ class PoetService:
             await self._db(self._store.close)
             self._store = None
         self._db_pool.shutdown(wait=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def _db(self, fn: Callable, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn, *args)

@@ -64,3 +64,46 @@ def test_node_run_prints_a_progress_line_per_layer_when_stdout_is_not_a_terminal
     assert layers == sorted(set(layers)) and len(layers) >= 5 and max(layers) >= 9
     last = lines[-1]
     assert "): applied " in last and "activation simulated" in last and "coinbase 0 SMH" not in last
+
+
+def _locked_by(lock, proc, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (lock.exists() and lock.read_text().strip() == str(proc.pid)):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the node never locked its data dir"
+        time.sleep(0.05)
+
+
+def test_a_second_node_on_one_data_dir_is_refused_and_kill_9_frees_it(tmp_path):
+    import subprocess
+
+    from tests.e2e.helpers import SMESH
+
+    data_dir, lock = tmp_path / "node", tmp_path / "node" / "LOCK"
+    args = ["node", "run", "--data-dir", str(data_dir), "--genesis-time", "now+60s", "--simulated-activation",
+            "--grpc-public-listener", "", "--grpc-private-listener", "", "--grpc-json-listener", "",
+            "--poet-listen", "127.0.0.1:0"]  # fmt: skip
+
+    def start():
+        return subprocess.Popen([str(SMESH), "--json", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+
+    first = start()
+    try:
+        _locked_by(lock, first)
+        genesis = (data_dir / "genesis.json").read_bytes()
+        result = run_smesh(args)
+        assert one_error_line(result) == f"error: {data_dir} is in use by another smesh node run (pid {first.pid})"
+        assert first.poll() is None and (data_dir / "genesis.json").read_bytes() == genesis
+    finally:
+        first.kill()
+        first.wait()
+    again = start()  # the kernel dropped the lock with the killed process
+    try:
+        _locked_by(lock, again)
+        assert again.stdout.readline().startswith('{"event": ')  # running, its signal handlers set
+    finally:
+        again.terminate()
+        assert again.wait(timeout=60) == 0

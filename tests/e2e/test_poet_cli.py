@@ -153,6 +153,32 @@ def test_port_in_use(tmp_path, smesh):
     assert "cannot listen on 127.0.0.1:" in one_error_line(result)
 
 
+def test_rpc_port_in_use(tmp_path, smesh):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = smesh(
+            "poet", "serve", "--datadir", tmp_path / "d", "--restlisten", "127.0.0.1:0",
+            "--rpclisten", f"127.0.0.1:{port}", env=_env(),
+        )  # fmt: skip
+    assert one_error_line(result) == f"error: cannot listen on 127.0.0.1:{port} for gRPC: the port is taken or the address is not local"
+
+
+def test_a_second_serve_on_one_datadir_is_refused_and_kill_9_frees_it(tmp_path, smesh):
+    first, _ = _serve(_short(tmp_path / "d"))
+    try:
+        line = one_error_line(smesh("poet", "serve", *_short(tmp_path / "d"), env=_env()))
+        assert line == f"error: {tmp_path / 'd'} is in use by another smesh poet serve (pid {first.pid})"
+        assert first.poll() is None  # the first one keeps serving
+    finally:
+        first.kill()
+        first.wait()
+    again, info = _serve(_short(tmp_path / "d"))  # the kernel dropped the lock with the process
+    again.terminate()
+    assert again.wait(timeout=30) == 0
+
+
 def test_status_without_a_server(smesh, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

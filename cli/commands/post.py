@@ -524,13 +524,15 @@ def _read_json_arg(value: str) -> Any:
 
 @app.command("verify-proof")
 def verify_proof(
-    proof: Annotated[
-        str,
-        typer.Option(
-            "--proof",
+    proof_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PROOF",
             help="The proof JSON (file, '-' for stdin, or text): 'smesh post prove' output or a bare post-rs proof.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    proof: Annotated[str | None, typer.Option("--proof", help="The same as PROOF, as an option.")] = None,
     node_id: Annotated[str | None, typer.Option("--node-id", help="Override the metadata's node id (hex).")] = None,
     commitment_atx_id: Annotated[str | None, typer.Option("--commitment-atx-id", help="Override (hex).")] = None,
     challenge: Annotated[str | None, typer.Option("--challenge", help="Override the challenge (hex).")] = None,
@@ -555,8 +557,10 @@ def verify_proof(
     from core.post.verify import All, One, Subset, VerifyError, VerifyParams
     from core.post.verify import verify_proof as verify
 
+    if (proof_file is None) == (proof is None):
+        raise InvalidInput("give the proof once: as PROOF or as --proof")
     params = _params(preset, labels_per_unit, scrypt_n)
-    data = _read_json_arg(proof)
+    data = _read_json_arg(proof_file if proof is None else proof)
     if isinstance(data, dict) and "proof" in data:
         proof_obj = Proof.from_json(data["proof"])
         meta_json = data.get("metadata")
@@ -623,6 +627,8 @@ def verify_data(
     from core.post import labels
     from core.post.verify import verify_data as check
 
+    if not 0 < fraction <= 100:  # 0 would check nothing and call the data good
+        raise InvalidInput(f"--fraction must be a percentage above 0 and at most 100, got {fraction:g}")
     params = _params(preset, scrypt_n=scrypt_n)
     backend = labels.get_backend(_provider(provider) or "cpu")
     report = check(datadir, fraction, params.scrypt_n, compute=backend.compute, seed=seed)

@@ -164,6 +164,9 @@ def test_prove_and_verify_proof(cli, reference, tmp_path):
         ok = cli("--json", "post", "verify-proof", "--proof", proof_file, *CHECK, *mode)
         assert ok.rc == 0, ok.stderr
         assert json.loads(ok.stdout)["valid"] is True
+        ok = cli("--json", "post", "verify-proof", proof_file, *CHECK, *mode)  # positional, as the README shows
+        assert ok.rc == 0, ok.stderr
+        assert json.loads(ok.stdout)["valid"] is True
     # another challenge invalidates it; so does a different identity
     bad = cli("post", "verify-proof", "--proof", proof_file, "--challenge", "cd" * 32, *CHECK)
     assert bad.rc != 0 and "invalid proof" in bad.stderr
@@ -204,6 +207,8 @@ def test_providers_without_opencl(tmp_path):
          "unknown preset"),  # fmt: skip
         (["post", "verify-proof", "--proof", "{}"], "lacks"),
         (["post", "verify-data", "--datadir", "/nonexistent"], "postdata_metadata.json"),
+        (["post", "verify-proof"], "give the proof once"),
+        (["post", "verify-proof", "{}", "--proof", "{}"], "give the proof once"),
         (["post", "init", "--datadir", "/tmp/x", "--commitment-atx-id", ATX, "--node-id", NODE, *SHAPE,
           "--provider", "77"], "provider"),  # fmt: skip
     ],
@@ -211,6 +216,13 @@ def test_providers_without_opencl(tmp_path):
 def test_bad_input_is_one_line(smesh, args, needle):
     line = one_error_line(smesh(*args))
     assert needle in line
+
+
+@pytest.mark.parametrize("fraction", ["0", "-1", "100.5"])
+def test_verify_data_refuses_a_fraction_that_checks_nothing_or_too_much(smesh, reference, fraction):
+    result = smesh("post", "verify-data", "--datadir", reference, "--fraction", fraction, *DATA_CHECK)
+    assert "--fraction must be a percentage above 0 and at most 100" in one_error_line(result)
+    assert result.rc == 2
 
 
 def test_reset_needs_confirmation(smesh, reference, tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -419,6 +420,11 @@ class Initializer:
             where = where.parent
         free = shutil.disk_usage(where).free
         if free < needed:
+            try:  # no space, or no place to write at all (read-only, permissions, /proc or /sys)?
+                with tempfile.TemporaryFile(dir=where):
+                    pass
+            except OSError as e:
+                raise InitError(f"cannot write in {datadir}: {where} is not writable ({e.strerror})") from None
             raise InitError(f"not enough disk space in {datadir}: {_size(needed)} needed, {_size(free)} free")
 
     def _check_resume_points(self, datadir: Path) -> None:

@@ -208,6 +208,9 @@ def test_providers_without_opencl(tmp_path):
         (["post", "verify-proof", "--proof", "{}"], "lacks"),
         (["post", "verify-data", "--datadir", "/nonexistent"], "postdata_metadata.json"),
         (["post", "verify-proof"], "give the proof once"),
+        # sysfs: 0 B free and not writable, even as root; the message says the second, not the first
+        (["post", "init", "--datadir", "/sys/kernel/smesh-test", "--commitment-atx-id", ATX, "--node-id", NODE,
+          *SHAPE], "cannot write in /sys/kernel/smesh-test: /sys/kernel is not writable"),  # fmt: skip
         (["post", "verify-proof", "{}", "--proof", "{}"], "give the proof once"),
         (["post", "init", "--datadir", "/tmp/x", "--commitment-atx-id", ATX, "--node-id", NODE, *SHAPE,
           "--provider", "77"], "provider"),  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -88,7 +89,14 @@ class Transaction:
             and compute_principal(self.template, self.args) == self.principal
         )
 
+    # The encodings and the id are computed once per (immutable) instance: a mempool asks for the ids
+    # of an account's whole queue on every admission.  cached_property stores in the instance dict,
+    # past the frozen dataclass's __setattr__; `with_signature` makes a new instance, with no cache.
     def unsigned_bytes(self) -> bytes:
+        return self._unsigned
+
+    @functools.cached_property
+    def _unsigned(self) -> bytes:
         out = bytearray()
         encode_compact(TX_VERSION, out)
         out += self.principal
@@ -109,12 +117,16 @@ class Transaction:
 
     def raw(self) -> bytes:
         """The signed bytes sent to the network."""
-        return self.unsigned_bytes() + self.signature_block()
+        return self._raw
 
-    @property
+    @functools.cached_property
+    def _raw(self) -> bytes:
+        return self._unsigned + self.signature_block()
+
+    @functools.cached_property
     def id(self) -> bytes:
         """BLAKE3 of the signed bytes: any change to a signature changes the id."""
-        return hash32(self.raw())
+        return hash32(self._raw)
 
     @property
     def max_spend(self) -> int:

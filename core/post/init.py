@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import atomicfile
+from core.dirlock import DirLock
 from core.errors import InvalidInput, SmeshError
 from core.post import metadata as md
 from core.post.difficulty import vrf_difficulty
@@ -331,7 +332,7 @@ class Initializer:
         except OSError as e:
             raise InitError(f"cannot create {datadir}: {e}") from None
         self._started = time.monotonic()
-        with _DirLock(datadir / LOCK_FILE):
+        with DirLock(datadir / LOCK_FILE, "smesh post init"):  # one init per directory
             if self.reset:
                 self._reset(datadir)
             meta = self._check_metadata(datadir)
@@ -573,31 +574,6 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} B"
-
-
-class _DirLock:
-    """An exclusive advisory lock so two inits never write the same directory at once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> _DirLock:
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            self.fd = None
-            raise InitError(f"another init is running in {self.path.parent}") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from collections import namedtuple
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.crypto.hashing import hash32
+from core.dirlock import DirInUse, DirLock
 from core.post import metadata as md
 from core.post.difficulty import vrf_difficulty
 from core.post.init import (
@@ -21,7 +23,6 @@ from core.post.init import (
     InitStopped,
     LabelMismatch,
     MetadataMismatch,
-    _DirLock,
     load_or_create_identity,
     merge_nonces,
     vrf_best,
@@ -237,8 +238,8 @@ def test_bad_label_from_backend_is_caught(tmp_path):
 
 
 def test_only_one_init_per_directory(tmp_path):
-    with _DirLock(tmp_path / ".postdata.lock"):
-        with pytest.raises(InitError, match="another init is running"):
+    with DirLock(tmp_path / ".postdata.lock", "smesh post init"):
+        with pytest.raises(DirInUse, match=f"in use by another smesh post init \\(pid {os.getpid()}\\)"):
             run(options(tmp_path))
 
 

@@ -39,7 +39,7 @@ DEFAULT_CPU_BATCH = 1 << 15  # ~20 s of two CPU cores at N=8192; the reference r
 DEFAULT_REFERENCE_BATCH = 64
 DEFAULT_SEARCH_STEP = 1 << 20  # beyond-the-data VRF search step, capped at the data size (post#317)
 TARGET_CHUNK_SECONDS = 0.5  # progress granularity
-MAX_BATCH_SECONDS = 30.0  # a batch is written at least this often (slow providers), whatever its size
+MAX_BATCH_SECONDS = 5.0  # a batch is written at least this often, whatever its size: what a kill -9 can lose
 
 
 class InitError(SmeshError):
@@ -497,6 +497,8 @@ class Initializer:
         began = time.monotonic()
         while done < count and not (max_seconds is not None and done and time.monotonic() - began > max_seconds):
             if self.stop is not None and self.stop():
+                if done and phase == "labels":  # Ctrl-C keeps what is computed: the caller writes it first
+                    break
                 raise InitStopped("init stopped; run the same command again to continue")
             n = min(self._next_chunk(count), count - done)
             t0 = time.monotonic()

@@ -150,6 +150,21 @@ def test_resume_after_stop_is_byte_identical(tmp_path):
     assert snapshot(data) == want
 
 
+def test_a_stop_inside_a_batch_keeps_its_computed_labels(tmp_path):
+    """Ctrl-C in the middle of a big batch: the chunks computed so far are written (and checked), not lost."""
+    data = tmp_path / "data"
+    backend = FakeBackend()
+    calls = iter(range(1))  # one chunk (16 labels of the 64-label batch), then the stop flag is up
+    with pytest.raises(InitStopped):
+        run(options(data), backend, batch_size=64, stop=lambda: next(calls, None) is None)
+    computed = sum(count for _, count in backend.calls)
+    assert 0 < computed < 64  # stopped inside the first batch of file 0
+    assert (data / "postdata_0.bin").read_bytes() == expected_file(0)[: computed * 16]
+    want = full_run_snapshot(tmp_path / "fresh")
+    run(options(data), batch_size=64)  # resumes from there
+    assert snapshot(data) == want
+
+
 def test_metadata_is_written_before_labels(tmp_path):
     """Every label on disk has been considered for the nonce: stop right after each batch write."""
     want_nonce, _ = expected_nonce(192)

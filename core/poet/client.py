@@ -152,6 +152,17 @@ def verify_proof(resp: ProofResponse, challenge: bytes, *, depth: int = LABEL_DE
     )
 
 
+async def _read_body(response: aiohttp.ClientResponse, limit: int, path: str) -> bytes:
+    """The whole body, refused beyond `limit` bytes.  (StreamReader.read(n) returns what has arrived,
+    at most n bytes: a big proof arriving in several TCP reads came back cut, as "malformed".)"""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise PoetClientError(f"PoET response to {path} is too large")
+    return bytes(body)
+
+
 class PoetClient:
     """One PoET server's REST API.  Use as `async with PoetClient(url) as poet: ...`."""
 
@@ -192,9 +203,7 @@ class PoetClient:
             attempt += 1
             try:
                 async with self._http().request(method, self.base_url + path, json=body) as r:
-                    raw = await r.content.read(MAX_PROOF_RESPONSE + 1)
-                    if len(raw) > MAX_PROOF_RESPONSE:
-                        raise PoetClientError(f"PoET response to {path} is too large")
+                    raw = await _read_body(r, MAX_PROOF_RESPONSE, path)
                     try:
                         data = json.loads(raw) if raw else None
                     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -233,3 +233,23 @@ def test_info_parsing():
         info = client_call(poet.url, lambda c: c.info())
     assert (info.service_pubkey, info.phase_shift, info.cycle_gap) == (b"k" * 32, 30.0, 1.5)
     assert (info.certifier_url, info.certifier_pubkey) == ("http://c", b"q" * 32)
+
+
+class SlowStreamingPoet(ScriptedPoet):
+    """Sends the proof body in two writes 0.2 s apart, as a big proof arrives over TCP."""
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = json.dumps(PROOF_BODY).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        await asyncio.sleep(0.2)
+        await response.write(body[len(body) // 2 :])
+        await response.write_eof()
+        return response
+
+
+def test_a_proof_body_arriving_in_pieces_is_read_whole():
+    with SlowStreamingPoet({}) as poet:
+        got = client_call(poet.url, lambda c: c.proof("4"))
+    assert (got.root, got.members, got.leaves, got.pubkey) == (b"\x01", (b"\x02",), 9, b"\x03")

@@ -55,7 +55,7 @@ class Reader:
         return len(self.data) - self.pos
 
     def read(self, n: int, what: str = "value") -> bytes:
-        if n > self.remaining:
+        if n > len(self.data) - self.pos:  # self.remaining, inlined: this is the hottest line of decoding
             raise TruncatedData(f"unexpected end of data reading {what}: need {n} bytes, have {self.remaining}")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n

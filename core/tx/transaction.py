@@ -135,10 +135,20 @@ class Transaction:
     def with_signature(self, signature: bytes) -> Transaction:
         if len(signature) != SIGNATURE_SIZE:
             raise TxError(f"a signature is {SIGNATURE_SIZE} bytes, got {len(signature)}")
-        return dataclasses.replace(self, signature=signature, parts=None)
+        return self._signed(signature, None)
 
     def with_parts(self, parts: tuple[SignaturePart, ...]) -> Transaction:
-        return dataclasses.replace(self, signature=None, parts=tuple(parts))
+        return self._signed(None, tuple(parts))
+
+    def _signed(self, signature: bytes | None, parts: tuple[SignaturePart, ...] | None) -> Transaction:
+        """Self with another signature block, sharing self's cached unsigned encoding (built field by field:
+        dataclasses.replace was a fifth of the time of decoding a transaction)."""
+        signed = Transaction(self.principal, self.method, self.template, self.nonce, self.gas_price, self.args,
+                             signature, parts)
+        unsigned = self.__dict__.get("_unsigned")
+        if unsigned is not None:
+            signed.__dict__["_unsigned"] = unsigned
+        return signed
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,6 +228,9 @@ def decode_tx(raw: bytes, *, signed: bool = True) -> Transaction:
         raise DecodeError(f"transaction is {len(raw)} bytes; the maximum is {MAX_TX_SIZE}")
     r = Reader(raw)
     tx = decode_unsigned(r)
+    # Decoding is canonical (one encoding per value), so the bytes read are the encodings: seed the caches
+    # with them instead of encoding again.
+    tx.__dict__["_unsigned"] = r.data[: r.pos]
     if not signed:
         r.finish("unsigned transaction")
         return tx
@@ -234,4 +247,5 @@ def decode_tx(raw: bytes, *, signed: bool = True) -> Transaction:
     else:
         tx = tx.with_parts(_read_parts(r, None, None))
     r.finish("signature block")
+    tx.__dict__["_raw"] = r.data
     return tx

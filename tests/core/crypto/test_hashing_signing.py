@@ -192,3 +192,32 @@ def test_raw_signature_has_no_prefix():
     assert not verify_raw(K2_PUB, b"hello", sig[:63])
     assert not verify_raw(K2_PUB[:31], b"hello", sig)
     assert not verify_raw(K2_PUB, b"hellO", sig)
+
+
+def _nacl_accepts(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+def test_verify_raw_accepts_exactly_what_pynacl_verify_key_accepts():
+    message = b"genesis and an unsigned transaction"
+    sig = SigningKey(K2_SEED).sign(message).signature
+    s = int.from_bytes(sig[32:], "little")
+    ell = 2**252 + 27742317777372353535851937790883648493  # the group order: S + L is the same S, not canonical
+    cases = [
+        (K2_PUB, message, sig),
+        (K2_PUB, message + b"!", sig),
+        (K2_PUB, message, bytes([sig[0] ^ 1]) + sig[1:]),
+        (K2_PUB, message, sig[:32] + (s + ell).to_bytes(32, "little")),
+        (bytes(32), message, sig),  # a small-order public key
+        (bytes([1]) + bytes(31), message, bytes(64)),  # the identity point and an all-zero signature
+    ]
+    for public_key, msg, signature in cases:
+        assert verify_raw(public_key, msg, signature) == _nacl_accepts(public_key, msg, signature)
+    assert verify_raw(K2_PUB, message, sig)
+    assert not verify_raw(K2_PUB, message, sig[:32] + (s + ell).to_bytes(32, "little"))
+    assert not verify_raw(K2_PUB[:31], message, sig)
+    assert not verify_raw(K2_PUB, message, sig[:63])

@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+from blake3 import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -288,11 +289,21 @@ _noise = st.one_of(
 )
 
 
+def _encoded_afresh(tx, signed: bool = True) -> bytes:
+    """The encoding of an equal transaction built field by field: none of the bytes a decoded one keeps."""
+    fresh = dataclasses.replace(tx)
+    assert "_unsigned" not in fresh.__dict__ and "_raw" not in fresh.__dict__
+    return fresh.raw() if signed else fresh.unsigned_bytes()
+
+
 def _check_random(raw: bytes, signed: bool) -> None:
     try:
         tx = decode_tx(raw, signed=signed)
     except DecodeError:
         return
+    # decoding is canonical: what decodes is exactly what encoding the value gives (decode_tx keeps the bytes
+    # it read as the transaction's encodings and id on the strength of this)
+    assert _encoded_afresh(tx, signed) == raw
     assert (tx.raw() if signed else tx.unsigned_bytes()) == raw
 
 
@@ -377,6 +388,22 @@ def test_round_trip_valid_transactions(tx):
         return
     decoded = decode_tx(raw)
     assert decoded == tx
-    assert decoded.raw() == raw
-    assert decoded.id == tx.id
+    assert decoded.raw() == raw == _encoded_afresh(decoded)
+    assert decoded.id == tx.id == blake3(raw).digest()
     assert decode_tx(tx.unsigned_bytes(), signed=False) == dataclasses.replace(tx, signature=None, parts=None)
+
+
+@pytest.mark.parametrize(
+    "make", [_wallet_spend, _wallet_spawn, _multisig_self_spawn, _multisig_spend, _drain], ids=lambda f: f.__name__
+)
+def test_decoded_encodings_and_id_are_the_input_bytes(make):
+    raw = make().raw()
+    tx = decode_tx(raw)
+    assert tx.unsigned_bytes() == raw[: len(raw) - len(tx.signature_block())] == _encoded_afresh(tx, signed=False)
+    assert tx.raw() == raw
+    assert tx.id == blake3(raw).digest()
+    # another signature block: the same unsigned bytes, new raw bytes and id
+    resigned = tx.with_signature(bytes(64)) if tx.signature is not None else tx.with_parts((_part(0, 0x01),))
+    assert resigned.unsigned_bytes() == tx.unsigned_bytes()
+    assert resigned.raw() == tx.unsigned_bytes() + resigned.signature_block() == _encoded_afresh(resigned)
+    assert resigned.id == blake3(resigned.raw()).digest() != tx.id

@@ -6,8 +6,11 @@ asks, and renders (rich progress bars for people, one JSON object per line under
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,8 +126,15 @@ def init(
     reset: Annotated[bool, typer.Option("--reset", help="DELETE the existing PoST data in the datadir first.")] = False,
     preset: Preset = "mainnet",
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, hidden=True)] = None,
+    checkpoint_seconds: Annotated[
+        float | None, typer.Option("--checkpoint-seconds", min=0, hidden=True, envvar="SMESH_POST_CHECKPOINT_SECONDS")
+    ] = None,
 ) -> None:
-    """Create or resume PoST data: postdata_<k>.bin files and postdata_metadata.json."""
+    """Create or resume PoST data: postdata_<k>.bin files and postdata_metadata.json.
+
+    Ctrl-C (or SIGTERM) stops after the labels being computed and writes them; a second Ctrl-C aborts
+    at once.  Computed labels are written every few seconds, so even a kill -9 loses only those.
+    """
     from core.post import labels
     from core.post import metadata as md
     from core.post.init import IDENTITY_FILE, InitOptions, Initializer, new_identity, read_identity, save_identity
@@ -175,7 +185,11 @@ def init(
     layout = Layout.of(units, params.labels_per_unit, params.max_file_size)
     backend = labels.get_backend(_provider(provider))
     renderer = _InitRenderer(*opts.file_range)
-    initializer = Initializer(opts, backend, batch_size=batch_size, progress=renderer.update, reset=reset)
+    stop = _StopRequest()
+    initializer = Initializer(
+        opts, backend, batch_size=batch_size, progress=renderer.update, reset=reset, stop=stop,
+        checkpoint_seconds=checkpoint_seconds,
+    )  # fmt: skip
     initializer.preflight()  # every refusal before anything is asked, printed or written
     if reset:
         _confirm(
@@ -199,7 +213,8 @@ def init(
         f"files {first}..{last} of {layout.num_files}, scrypt N={params.scrypt_n}, provider {backend.name}"
     )
     try:
-        result = initializer.run()
+        with stop.on_signals():
+            result = initializer.run()
     finally:
         renderer.close()
     meta = result.metadata
@@ -235,6 +250,34 @@ def init(
         out.print(
             "no VRF nonce in this range yet: merge the metadata of the other parts with 'smesh post merge-nonces'"
         )
+
+
+class _StopRequest:
+    """The first Ctrl-C or SIGTERM asks init to stop once the labels being computed are done (it writes
+    them, then raises InitStopped); a second Ctrl-C interrupts at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextlib.contextmanager
+    def on_signals(self):  # noqa: ANN201
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class _InitRenderer:

@@ -39,7 +39,7 @@ DEFAULT_CPU_BATCH = 1 << 15  # ~20 s of two CPU cores at N=8192; the reference r
 DEFAULT_REFERENCE_BATCH = 64
 DEFAULT_SEARCH_STEP = 1 << 20  # beyond-the-data VRF search step, capped at the data size (post#317)
 TARGET_CHUNK_SECONDS = 0.5  # progress granularity
-MAX_BATCH_SECONDS = 5.0  # a batch is written at least this often, whatever its size: what a kill -9 can lose
+CHECKPOINT_SECONDS = 5.0  # computed labels are written at least this often, whatever the batch: what kill -9 loses
 
 
 class InitError(SmeshError):
@@ -288,6 +288,7 @@ class Initializer:
         stop: Callable[[], bool] | None = None,
         reset: bool = False,
         check_space: bool = True,
+        checkpoint_seconds: float | None = None,
     ) -> None:
         options.validate()
         self.opts = options
@@ -299,6 +300,8 @@ class Initializer:
         self.stop = stop
         self.reset = reset
         self.check_space = check_space
+        # a batch longer than this is written in parts (checkpoints): its labels survive a kill -9
+        self.checkpoint_seconds = CHECKPOINT_SECONDS if checkpoint_seconds is None else max(0.0, checkpoint_seconds)
         self.layout = options.layout
         self.target = vrf_difficulty(options.num_labels)
         from core.crypto.hashing import hash32
@@ -469,7 +472,7 @@ class Initializer:
             position = start + present
             while position < end:
                 outputs = self._compute_batch(
-                    "labels", position, min(self.batch_size, end - position), k, meta, MAX_BATCH_SECONDS
+                    "labels", position, min(self.batch_size, end - position), k, meta, self.checkpoint_seconds
                 )
                 count = len(outputs)
                 self._check_last(position, count, outputs)
@@ -499,7 +502,7 @@ class Initializer:
             if self.stop is not None and self.stop():
                 if done and phase == "labels":  # Ctrl-C keeps what is computed: the caller writes it first
                     break
-                raise InitStopped("init stopped; run the same command again to continue")
+                raise InitStopped(self._stopped_message(phase))
             n = min(self._next_chunk(count), count - done)
             t0 = time.monotonic()
             out = np.asarray(self.backend.compute(self.commitment, position + done, n, self.opts.scrypt_n))
@@ -511,6 +514,13 @@ class Initializer:
             self._computed += n
             self._report(phase, k, meta, extra=done)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _stopped_message(self, phase: str) -> str:
+        if phase == "labels":
+            kept = f"{self._range_done} of {self._range_total} labels of this range are written"
+        else:
+            kept = "the VRF nonce search keeps its position"
+        return f"init stopped: {kept}; run the same command again to continue"
 
     def _next_chunk(self, batch: int) -> int:
         if self._chunk == 0:  # GPUs need big launches; chunks then grow to ~TARGET_CHUNK_SECONDS

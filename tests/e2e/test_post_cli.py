@@ -6,6 +6,7 @@ by the pure-Python reference backend (no compile step), standalone K1/K2 for pro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -92,6 +93,78 @@ def test_kill_9_and_resume_is_byte_identical(tmp_path, reference):
     assert result.rc == 0, result.stderr
     assert "resuming" in result.stderr
     assert snapshot(datadir) == snapshot(reference)
+
+
+def _sha256s(datadir: Path) -> dict[str, str]:
+    return {name: hashlib.sha256(raw).hexdigest() for name, raw in snapshot(datadir).items()}
+
+
+def _start_init(datadir: Path, *extra: str, env: dict[str, str] | None = None, json_output: bool = False
+                ) -> subprocess.Popen:  # fmt: skip
+    env = {**os.environ, "COLUMNS": WIDE, "NO_COLOR": "1", **(env or {})}
+    return subprocess.Popen([str(SMESH), *(["--json"] if json_output else []), *init_args(datadir, *extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env, text=True)  # fmt: skip
+
+
+def _kept_prefix_is_right(datadir: Path, reference: Path) -> int:
+    """The labels on disk are the reference's first labels; how many bytes are there."""
+    raw = (datadir / "postdata_0.bin").read_bytes()
+    assert raw == (reference / "postdata_0.bin").read_bytes()[: len(raw)]
+    return _written(datadir)
+
+
+def test_kill_9_inside_a_batch_keeps_the_checkpointed_labels(tmp_path, reference):
+    """One batch is a whole file (64 labels, ~0.6 s), the checkpoint interval 0.05 s: a kill -9 in the
+    first batch leaves its labels computed so far on disk, and the resumed init ends byte-identical."""
+    datadir = tmp_path / "data"
+    proc = _start_init(datadir, "--batch-size", "64", env={"SMESH_POST_CHECKPOINT_SECONDS": "0.05"})
+    try:
+        deadline = time.monotonic() + 120
+        while _written(datadir) == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "init finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    kept = _kept_prefix_is_right(datadir, reference)
+    assert 0 < kept < 1024  # inside the first batch: without checkpoints nothing of it would be on disk
+    assert (datadir / "postdata_metadata.json").exists()
+    result = run_smesh(init_args(datadir, "--batch-size", "64"), timeout=300)
+    assert result.rc == 0, result.stderr
+    assert "resuming" in result.stderr
+    assert _sha256s(datadir) == _sha256s(reference)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_writes_the_running_batch_and_stops(tmp_path, reference, sig):
+    """No checkpoint is due (default interval, 64-label batches): the signal comes in the middle of the
+    first batch, init writes what it computed, says how far it got and exits 130."""
+    datadir = tmp_path / "data"
+    proc = _start_init(datadir, "--batch-size", "64", json_output=True)
+    try:
+        line = proc.stdout.readline()  # the first progress line: a chunk of the first batch is computed
+        assert json.loads(line)["labelsDone"] > 0 and _written(datadir) == 0
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    message = json.loads(err.strip().splitlines()[-1])["error"]  # --json: the error is a JSON object too
+    kept = _kept_prefix_is_right(datadir, reference)
+    assert 0 < kept < 4096
+    assert message == (
+        f"init stopped: {kept // 16} of 256 labels of this range are written; run the same command again to continue"
+    )
+    if sig == signal.SIGINT:
+        result = run_smesh(init_args(datadir), timeout=300)
+        assert result.rc == 0, result.stderr
+        assert _sha256s(datadir) == _sha256s(reference)
 
 
 def test_status(cli, reference):

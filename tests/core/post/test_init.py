@@ -155,7 +155,7 @@ def test_a_stop_inside_a_batch_keeps_its_computed_labels(tmp_path):
     data = tmp_path / "data"
     backend = FakeBackend()
     calls = iter(range(1))  # one chunk (16 labels of the 64-label batch), then the stop flag is up
-    with pytest.raises(InitStopped):
+    with pytest.raises(InitStopped, match="init stopped: 16 of 192 labels of this range are written; run the same"):
         run(options(data), backend, batch_size=64, stop=lambda: next(calls, None) is None)
     computed = sum(count for _, count in backend.calls)
     assert 0 < computed < 64  # stopped inside the first batch of file 0
@@ -408,10 +408,7 @@ def test_refuses_to_extend_data_made_with_other_parameters(tmp_path):
     assert f0.read_bytes() == expected_file(0)
 
 
-def test_slow_providers_write_at_least_every_max_batch_seconds(tmp_path, monkeypatch):
-    import core.post.init as init_module
-
-    monkeypatch.setattr(init_module, "MAX_BATCH_SECONDS", 0.0)  # every chunk is its own batch
+def test_slow_providers_write_at_least_every_checkpoint_seconds(tmp_path):
     sizes = []
 
     class Spy(FakeBackend):
@@ -419,7 +416,7 @@ def test_slow_providers_write_at_least_every_max_batch_seconds(tmp_path, monkeyp
             sizes.append(sum(p.stat().st_size for p in (tmp_path / "d").glob("postdata_*.bin")))
             return super().compute(commitment, start, count, n)
 
-    run(options(tmp_path / "d"), Spy(), batch_size=10**6)
+    run(options(tmp_path / "d"), Spy(), batch_size=10**6, checkpoint_seconds=0.0)  # every chunk is a checkpoint
     assert snapshot(tmp_path / "d") == full_run_snapshot(tmp_path)
     writes = [b - a for a, b in zip(sizes, sizes[1:]) if b > a]
     assert len(writes) >= 3  # a batch of a million labels was still written in pieces

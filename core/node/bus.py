@@ -25,38 +25,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import enum
 from collections.abc import Callable, Iterable, Mapping
 
 from core.crypto.hashing import hash32
 from core.errors import SmeshError
-
-
-class Topic(str, enum.Enum):
-    """Gossip topics, named as go-spacemesh names them (spec §9.2)."""
-
-    ATX = "ax1"
-    PROPOSAL = "pp1"
-    TX = "tx1"
-    HARE = "/h/3.0"
-    CERTIFY = "bc1"
-    BEACON = "bp1"  # all beacon messages; the payload's first byte says which phase
-    MALFEASANCE = "mp1"
-
-
-class Verdict(enum.Enum):
-    """What a gossip handler did with a message (libp2p's accept / reject / ignore)."""
-
-    ACCEPT = "accept"
-    REJECT = "reject"  # invalid: the sender would be penalised
-    IGNORE = "ignore"  # valid but not useful now (duplicate, too old, unknown epoch...)
-
-
-GossipHandler = Callable[[bytes, str], Verdict]
-"""(payload, sending peer) -> verdict."""
-
-RequestServer = Callable[[str, bytes], bytes | None]
-"""(protocol, request) -> response, or None when the peer has nothing to say."""
+from core.p2p.protocol import GossipHandler, RequestServer, Topic, Verdict
 
 
 class BusError(SmeshError):

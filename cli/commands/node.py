@@ -263,6 +263,7 @@ def _status_table(status: dict, phase: str, api: str = "") -> Any:
         ("applied / verified", f"{status['last_applied']} / {status['verified']}"),
         ("coinbase balance", format_smh(status["coinbase_balance"])),
         ("mempool", str(status["mempool"])),
+        ("peers", f"{status['peers']} ({'synced' if status['synced'] else 'syncing'})"),
         ("API", api or "off"),
     ]
     for key, value in rows:
@@ -278,7 +279,7 @@ def _progress_line(status: dict, phase: str) -> str:
         f"layer {status['layer']} (epoch {status['epoch']}): applied {status['last_applied']}, "
         f"verified {status['verified']}, activation {phase}, "
         f"eligibility {elig['slots'] if elig else 0} slots, coinbase {format_smh(status['coinbase_balance'])}, "
-        f"mempool {status['mempool']}"
+        f"mempool {status['mempool']}, peers {status['peers']}{'' if status['synced'] else ' (syncing)'}"
     )
 
 
@@ -301,14 +302,58 @@ def _announce_api(api: Any, ports: Any) -> str:
     return text
 
 
-async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """`--listen` / `--bootnode`: without either the node is a network of one (an in-process bus)."""
+
+    listen: str | None = None
+    bootnodes: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.listen is not None or bool(self.bootnodes)
+
+    def check(self) -> None:
+        from core.p2p.protocol import parse_address
+
+        if self.listen is not None:
+            parse_address(self.listen, "--listen")
+        for address in self.bootnodes:
+            parse_address(address, "--bootnode")
+
+
+def _connect(node: Any, setup: Setup, network: Network) -> Any:
+    """Put the node on the network: a p2p host (spec §9), or a bus of one.  Returns the host or None."""
+    if not network.enabled:
+        from core.node.bus import Bus
+
+        node.connect(Bus())  # standalone: a network of one
+        return None
+    from core.p2p.host import start_host
+    from core.p2p.identity import load_or_create_key
+
+    host = start_host(
+        load_or_create_key(setup.data_dir), setup.config.genesis_id, network.listen, network.bootnodes,
+        setup.data_dir / "p2p",
+    )
+    node.attach(host)
+    if options.json:
+        _json_line("p2p", {"peer_id": host.id, "listen": host.listen_address, "bootnodes": list(network.bootnodes)})
+        host.listeners.append(_json_line)
+    else:
+        note(f"p2p: peer id {host.id}" + (f", listening on {host.listen_address}" if host.listen_address else ""))
+    return host
+
+
+async def _serve(
+    setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None, network: Network = Network()
+) -> dict:
     from cli.main import VERSION
     from core.activation.proofs import AtxProofChecker, PoetProofStore
     from core.api.backend import NodeBackend
     from core.api.server import ApiServer
     from core.consensus.hare import Identity
     from core.mesh.store import LocalStore, MeshStore
-    from core.node.bus import Bus
     from core.node.clock import sleep_until_wall
     from core.node.node import Node
     from core.node.simulation import TICKS_PER_ROUND, SimulatedProofs
@@ -334,12 +379,13 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
 
     node.listeners.append(on_event)
     node.start()
-    node.connect(Bus())  # standalone: a network of one
+    host = None
     activation = Activation(setup, node, local, poet_listen, simulated)
     backend = NodeBackend(config, mesh, version=VERSION, node=node, smesher=activation.smesher_state)
     api = ApiServer(backend)
     tasks: list[asyncio.Task] = []
     try:
+        host = _connect(node, setup, network)
         ports = await api.start()
         api_text = _announce_api(api, ports)
         await activation.start()
@@ -351,7 +397,9 @@ async def _serve(setup: Setup, poet_listen: tuple[str, int], simulated: bool, un
         await asyncio.gather(*tasks, return_exceptions=True)
         await api.stop()
         await activation.stop()
-        status = node.status()
+        status = node.status()  # peers included: before the host goes
+        if host is not None:
+            host.stop()
         mesh.close()
         local.close()
     return status
@@ -439,6 +487,13 @@ def run(
         list[str] | None,
         typer.Option("--grpc-cors-allowed-origin", help="Origin browsers may call the JSON gateway from; repeatable."),
     ] = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="Accept peers on HOST:PORT (port 0: any); see --bootnode.")
+    ] = None,
+    bootnode: Annotated[
+        list[str] | None,
+        typer.Option("--bootnode", help="A peer's HOST:PORT to join the network through; repeatable."),
+    ] = None,
 ) -> None:
     """Run a full node; with --preset standalone a whole one-node network (PoET and smeshing included)."""
     from core.poet.rest import parse_listen
@@ -447,14 +502,16 @@ def run(
         "grpc_public_listener": grpc_public_listener, "grpc_private_listener": grpc_private_listener,
         "grpc_json_listener": grpc_json_listener, "grpc_cors_allowed_origin": grpc_cors_allowed_origin or None,
     }  # fmt: skip
+    network = Network(listen, tuple(bootnode or ()))
+    network.check()  # before anything is written
     setup = _prepare(preset, config_file, data_dir, genesis_time, account or [], coinbase, units, api)
-    listen = parse_listen(poet_listen, "--poet-listen")
+    poet_address = parse_listen(poet_listen, "--poet-listen")
     _setup_logging()
     note(
         f"node {setup.config.preset}: data in {setup.data_dir}, genesis {setup.config.genesis_time}, "
         f"{setup.units} unit(s); Ctrl-C to stop"
     )
-    status = asyncio.run(_serve(setup, listen, simulated_activation, until_layer))
+    status = asyncio.run(_serve(setup, poet_address, simulated_activation, until_layer, network))
     if options.json:
         _json_line("stopped", status)
     else:

@@ -31,7 +31,6 @@ from core.vm.vm import TxStatus
 if TYPE_CHECKING:
     from core.node.node import Node
 
-SYNC_TOLERANCE = 2  # layers the node may trail the clock (the current one has no hare output yet)
 EVENT_QUEUE = 4096  # events a slow stream may fall behind before it is cut off
 
 
@@ -202,8 +201,7 @@ class NodeBackend:
         peers = len(node.net.peers()) if node.net is not None else 0  # the endpoint leaves this node out
         processed = max(node.synced_layer, max(node.hare_outputs, default=0))
         top = max(processed, applied, max(node.proposals, default=0))
-        synced = current <= node.effective_genesis + 1 or node.synced_layer >= current - SYNC_TOLERANCE
-        return SyncStatus(peers, synced, current, top, processed, node.last_applied, node.tortoise.verified)
+        return SyncStatus(peers, node.is_synced(), current, top, processed, node.last_applied, node.tortoise.verified)
 
     def is_synced(self) -> bool:
         return self.sync_status().synced

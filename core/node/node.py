@@ -53,6 +53,7 @@ from typing import Any
 from core.activation.atxstore import AtxStore
 from core.activation.proofs import PoetProofStore
 from core.activation.validation import AtxError, AtxInfo, AtxRules, Malfeasance, ProofChecker, validate_atx
+from core.codec import encode_compact
 from core.config.node import NodeConfig
 from core.consensus.beacon import (
     CoinMessage,
@@ -104,6 +105,7 @@ log = logging.getLogger("smesh.node")
 # Beacon phases inside the first layer of an epoch, as fractions of a layer (spec §4, simplified
 # per §11): proposals are timely until the vote, votes and weak-coin VRFs go out together, and
 # beacon(E+1) is decided well before E+1 starts.
+SYNC_TOLERANCE = 2  # layers a synced node may trail the clock (the current one has no hare output yet)
 BEACON_VOTE_AT = 0.25
 BEACON_DECIDE_AT = 0.5
 
@@ -181,6 +183,9 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         self._layer = -1  # last layer whose start was processed
         self._synced = self.effective_genesis  # every layer up to here has a hare output or a peer's data
         self._epochs_synced = False
+        self._caught_up = False  # a sync pass has reached the current layer since the start
+        self._started_at = float("-inf")  # when start() ran: epochs that began earlier were not seen live
+        self._active_set_asked: dict[int, float] = {}  # epoch -> when peers were last asked for its active set
 
     # ============================================================================================
     # lifecycle
@@ -195,12 +200,33 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         # different ones now would be equivocation, so we only join those that start from now on
         self._hare_floor = current + 1
         self._beacon_floor = self.clock.epoch_of(current) + 1
+        self._caught_up = current <= self._synced + 1  # nothing was missed: a new network, or a quick restart
+        self._started_at = self.clock.now()
         self._emit("started", layer=current, last_applied=self.last_applied)
 
     def connect(self, bus: Bus) -> Endpoint:
         """Join a gossip bus under this node's name."""
         self.net = bus.join(self.name, self.handlers(), self.serve)
         return self.net
+
+    def attach(self, host: Any) -> None:
+        """Use a p2p host (core.p2p.host.Host) as the network; call from the node's running loop."""
+        self.net = host.attach(self.handlers(), self.serve, self.listens)
+
+    def listens(self, topic: Topic) -> bool:
+        """Gossip gating (spec §9.1): until a node has caught up on the layers it missed (a late
+        or restarted node's first sync pass), it ignores what it cannot judge yet: proposals,
+        hare, certificates and beacon messages.  ATXs, malfeasance proofs and transactions are
+        taken at any time.  (Not `is_synced`: a layer whose hare failed would then keep the node
+        deaf to the next layers' hare, and it would never catch up.)"""
+        if topic in (Topic.ATX, Topic.MALFEASANCE, Topic.TX):
+            return True
+        return self._caught_up
+
+    def is_synced(self) -> bool:
+        """Caught up to within SYNC_TOLERANCE layers of the clock (what the API reports as SYNCED)."""
+        current = self.clock.current_layer()
+        return current <= self.effective_genesis + 1 or self._synced >= current - SYNC_TOLERANCE
 
     def handlers(self) -> dict[Topic, GossipHandler]:
         return {
@@ -368,12 +394,42 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         return atx.id == atx_id and self._accept_atx(atx, sender) is Verdict.ACCEPT
 
     def _active_set(self, epoch: int) -> ActiveSet | None:
-        """The epoch's active set, fixed the first time it is needed once the epoch has started."""
+        """The epoch's active set, fixed the first time it is needed once the epoch has started.
+
+        A node that ran through the whole publish epoch (E-1) knows which ATXs had arrived by E's
+        start.  One that started later (a late joiner, a restart) does not: some of its ATXs came by
+        sync, after the start, so it takes the set its peers fixed (spec §3.1: a syncing node adopts the active set
+        the epoch's ballots refer to; ballots whose active-set hash differs are refused as before).
+        """
         active = self.active_sets.get(epoch)
         if active is None and epoch >= 2 and self.clock.now() >= self.clock.epoch_start(epoch):
-            atxs = self._atxs_targeting(epoch, received_by=self.clock.epoch_start(epoch))
+            late = self._started_at > self.clock.epoch_start(epoch - 1)  # missed some of the publish epoch
+            atxs = self._peers_active_set(epoch) if late else None
+            if atxs is None and late and not self._alone():
+                return None  # no peer answered yet (links still coming up): ask again later
+            if atxs is None:
+                atxs = self._atxs_targeting(epoch, received_by=self.clock.epoch_start(epoch))
             active = self.active_sets[epoch] = ActiveSet(epoch, tuple(atxs))
         return active
+
+    def _peers_active_set(self, epoch: int) -> list[AtxInfo] | None:
+        """A peer's active set of the epoch, each ATX fetched and validated; None if no peer has one
+        (peers are asked at most once a second)."""
+        now = self.clock.now()
+        if now - self._active_set_asked.get(epoch, float("-inf")) < 1.0:
+            return None
+        self._active_set_asked[epoch] = now
+        blob = self._request(Request.ACTIVE_SET, encode_compact(epoch), None)
+        try:
+            info = EpochInfo.decode(blob) if blob is not None else None
+        except (DecodeError, ValueError):
+            return None
+        if info is None or info.epoch != epoch:
+            return None
+        atxs = [self._atx(atx_id, None) for atx_id in sorted(set(info.atxs))]
+        if any(a is None or a.target_epoch != epoch for a in atxs):
+            return None  # one we cannot fetch or that does not belong: not a set we can use
+        return atxs
 
     def _atxs_targeting(self, epoch: int, received_by: float) -> list[AtxInfo]:
         """ATXs targeting an epoch received by a time, one per identity, sorted by id."""
@@ -625,6 +681,8 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             "coinbase_balance": balance,
             "malicious": sorted(n.hex() for n in self.malicious),
             "mempool": len(self.mempool),
+            "peers": len(self.net.peers()) if self.net is not None else 0,
+            "synced": self.is_synced(),
         }
 
     @property

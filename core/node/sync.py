@@ -31,6 +31,7 @@ class Sync:
         for past in range(self._synced + 1, layer):
             if past not in self.hare_outputs:
                 if past in self._sessions:
+                    self._caught_up = True  # layers from here on are live
                     return  # our hare is still working on it
                 if not self._epochs_synced:
                     self._sync_epochs(layer // self.lpe)
@@ -44,12 +45,17 @@ class Sync:
             done = done and settled
             if done:
                 self._synced = past
+        self._caught_up = True  # every missed layer was asked for: gossip can be judged again
 
     def _alone(self) -> bool:
         """A network of one (standalone, spec §10.1): no peer could have what we missed, so the
         layers we slept through are settled as they are (go-spacemesh's standalone syncer likewise
-        declares itself synced) instead of waiting for a peer forever."""
-        return self.net is None or not self.net.peers()
+        declares itself synced) instead of waiting for a peer forever.  A node that has peers to
+        dial (bootnodes, or the peers of an earlier run) is not alone while they are unreachable:
+        it waits for them rather than settle layers they may have data for."""
+        if self.net is None:
+            return True
+        return not self.net.peers() and not getattr(self.net, "expects_peers", False)
 
     def _sync_epochs(self, epoch: int) -> None:
         """ATXs published in the last two epochs and beacons we lack (spec §9.4 ATX sync)."""
@@ -132,6 +138,9 @@ class Sync:
         number = decode_number(payload)
         if protocol is Request.LAYER:
             return self._layer_data(number).encode()
+        if protocol is Request.ACTIVE_SET:
+            active = self.active_sets.get(number)  # only a set fixed here: never one we would ask for
+            return EpochInfo(number, tuple(a.id for a in active.atxs), None).encode() if active else None
         ids = tuple(self.atxs.ids_published_in(number))
         return EpochInfo(number, ids, self.beacons.get(number)).encode()
 

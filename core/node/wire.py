@@ -33,6 +33,7 @@ class Request(str, enum.Enum):
     TX = "hs/tx"
     LAYER = "ld/1"  # layer -> ballot ids, block ids, certificate
     EPOCH = "ax/1"  # publish epoch -> ATX ids, and the beacon of that epoch
+    ACTIVE_SET = "as/1"  # target epoch -> the ATX ids of the peer's active set (an EpochInfo, no beacon)
 
 
 class BeaconKind(enum.IntEnum):

@@ -49,8 +49,8 @@ import grpc
 from core import atomicfile
 from core.crypto.hashing import hash32
 from core.crypto.signing import public_key_of
-from core.errors import DecodeError, SmeshError
-from core.p2p.protocol import GossipHandler, RequestServer, Topic, Verdict
+from core.errors import DecodeError, InvalidInput
+from core.p2p.protocol import GossipHandler, P2PError, RequestServer, Topic, Verdict, parse_address
 from core.p2p import wire
 from core.p2p.identity import peer_id
 
@@ -65,10 +65,6 @@ _GRPC_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.so_reuseport", 0),  # a taken port is an error, not a second listener
 ]
-
-
-class P2PError(SmeshError):
-    """The host cannot start (e.g. its listen address is taken)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,14 +100,6 @@ class HostStats:
     served: int = 0
     timeouts: int = 0
     dropped_slow: int = 0
-
-
-def parse_address(text: str, what: str = "address") -> tuple[str, int]:
-    host, sep, port = text.strip().rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise P2PError(f"{what} {text!r} is not HOST:PORT")
-    return host, int(port)
 
 
 def _observed_host(peer: str) -> str:
@@ -548,7 +536,7 @@ class Host:
             return ""
         try:
             host, port = parse_address(listen)
-        except P2PError:
+        except InvalidInput:
             return ""
         if host in ("0.0.0.0", "::", ""):
             host = observed
@@ -603,7 +591,7 @@ class Host:
                     future.set_result(body)
             elif isinstance(body, wire.Peers):
                 for address in body.addresses:
-                    with contextlib.suppress(P2PError):
+                    with contextlib.suppress(InvalidInput):
                         parse_address(address)
                         self._target(address, keep=False)
             else:

@@ -1,10 +1,13 @@
 """What the network offers a node, whatever carries it (the in-process bus or the p2p host):
-gossip topics, validation verdicts, and the shapes of gossip handlers and request servers."""
+gossip topics, validation verdicts, the shapes of gossip handlers and request servers, and peer
+addresses.  No transport is imported here (the CLI checks flags before gRPC is loaded)."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+
+from core.errors import InvalidInput, SmeshError
 
 
 class Topic(str, enum.Enum):
@@ -32,3 +35,15 @@ GossipHandler = Callable[[bytes, str], Verdict]
 
 RequestServer = Callable[[str, bytes], bytes | None]
 """(protocol, request) -> response, or None when the peer has nothing to say."""
+
+
+class P2PError(SmeshError):
+    """The host cannot start (e.g. its listen address is taken)."""
+
+
+def parse_address(text: str, what: str = "address") -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidInput(f"{what} {text!r} is not HOST:PORT")
+    return host, int(port)

@@ -39,13 +39,32 @@ def test_a_taken_api_port_is_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 2
 
 
-@pytest.mark.parametrize("flag", ["--grpc-public-listener", "--grpc-private-listener", "--grpc-json-listener"])
+@pytest.mark.parametrize(
+    "flag", ["--grpc-public-listener", "--grpc-private-listener", "--grpc-json-listener", "--listen", "--bootnode"]
+)
 def test_a_malformed_listener_is_refused_before_anything_is_created(tmp_path, flag):
     data_dir = tmp_path / "node"
     result = run_smesh(["node", "run", "--data-dir", data_dir, "--genesis-time", "now+60s", flag, "localhost"])
     assert "is not HOST:PORT" in one_error_line(result)
     assert result.rc == 2
     assert not data_dir.exists()
+
+
+def test_a_taken_p2p_port_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_smesh(["node", "run", "--data-dir", tmp_path / "node", "--genesis-time", "now+60s",
+                            "--simulated-activation", "--grpc-public-listener", "", "--grpc-private-listener", "",
+                            "--grpc-json-listener", "", "--listen", f"127.0.0.1:{port}"])  # fmt: skip
+    assert result.rc != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port} for p2p: the port is taken or the address is not local"
+    )
+    assert len(result.stderr.strip().splitlines()) == 2  # the start-up note and the error: no grpc log
 
 
 def test_node_run_prints_a_progress_line_per_layer_when_stdout_is_not_a_terminal(tmp_path):

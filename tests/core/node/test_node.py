@@ -344,7 +344,7 @@ def test_a_node_down_past_hdist_keeps_its_applied_layers_and_is_synced_again(tmp
     """Killed right after applying a layer (before any ballot voted on it) and kept down for more
     than hdist layers: nothing but its own hare output speaks for that layer, so its own weak coin
     must not turn it empty; with no peers to ask, the missed layers do not leave it syncing."""
-    from core.api.backend import SYNC_TOLERANCE
+    from core.node.node import SYNC_TOLERANCE
 
     hdist = CONFIG.hdist
     killed_at = 2 * LPE + 1

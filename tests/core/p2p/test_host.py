@@ -19,9 +19,9 @@ import pytest
 from core.crypto.hashing import genesis_id
 from core.errors import InvalidInput
 from core.p2p import wire
-from core.p2p.host import Host, HostConfig, P2PError, start_host
+from core.p2p.host import Host, HostConfig, start_host
 from core.p2p.identity import load_or_create_key, peer_id, public_key_of_peer
-from core.p2p.protocol import Topic, Verdict
+from core.p2p.protocol import P2PError, Topic, Verdict
 
 GENESIS = genesis_id(1_700_000_000, "p2p-test")
 OTHER_NETWORK = genesis_id(1_700_000_000, "another")
@@ -340,9 +340,9 @@ def test_a_taken_listen_port_is_one_clear_error(peers):
 
 
 def test_bad_addresses_are_refused_up_front():
-    with pytest.raises(P2PError, match="--bootnode 'nowhere' is not HOST:PORT"):
+    with pytest.raises(InvalidInput, match="--bootnode 'nowhere' is not HOST:PORT"):
         start_host(seed_of("b"), GENESIS, None, ["nowhere"])
-    with pytest.raises(P2PError, match="--listen '1.2.3.4:99999' is not HOST:PORT"):
+    with pytest.raises(InvalidInput, match="--listen '1.2.3.4:99999' is not HOST:PORT"):
         start_host(seed_of("b"), GENESIS, "1.2.3.4:99999", [])
 
 

@@ -8,7 +8,8 @@ node's proposal and the block subsidy is credited to the coinbase.
 
 The data directory holds `genesis.json` (fixed at the first start: a later start with another
 genesis is refused), `identities/local.key`, `state.sql`, `local.sql`, `post/`, `poet/` and `LOCK`
-(flock-ed while a node runs: a second node on the directory is refused).
+(flock-ed while a node runs: a second node on the directory is refused); with `--listen` or
+`--bootnode` also `p2p/p2p.key` (the network key, 0600) and `p2p/peers.json` (the peers of the last run).
 Ctrl-C or SIGTERM shuts everything down cleanly; after a crash the node continues from its store.
 
 This module only assembles the pieces and renders their progress; the protocol lives in core.

@@ -30,8 +30,10 @@ with `on_atx` / `on_malicious`, then gossips through `publish_atx`.
 Simplifications (spec §11): the active set of an epoch is every ATX targeting it that arrived
 before the epoch started; the beacon protocol runs in the first half of an epoch's first layer;
 a node that missed it takes its peers' beacon; sync asks one peer per layer for its ballots,
-blocks and certificate.  Not yet: p2p networking beyond the in-process bus, the ballot-majority
-beacon fallback, pruning of in-memory state.
+blocks and certificate; a node that missed part of an epoch's publish epoch takes its peers' active
+set.  The network is the in-process bus (simulations) or a p2p host (core/p2p, `attach`); either
+way handlers run on the node's loop and requests block until answered.  Not yet: the
+ballot-majority beacon fallback, pruning of in-memory state.
 
 The node is split by concern: `proposals` (eligibility, proposals, ballots), `agreement` (hare,
 blocks, certificates), `applying` (the mesh through the VM), `sync` (catch-up and serving peers)

@@ -119,6 +119,7 @@ class Network:
     nodes: list[Proc]
     genesis: int
     tx: dict | None = None
+    status: dict | None = None  # `smesh node status` of n0 after the late node joined
 
 
 def applied(layer: int):
@@ -167,6 +168,9 @@ def network(tmp_path_factory, k2) -> Network:
         assert sent.rc == 0, sent
         tx = json.loads(sent.stdout)
 
+        status = run_smesh(["--json", "node", "status", "--api", api], timeout=30)  # v1 and v2alpha1 peers
+        assert status.rc == 0, status
+
         nodes[1].wait_for(applied(KILL_AT), 120)
         nodes[1].proc.send_signal(signal.SIGKILL)
         nodes[1].proc.wait(10)
@@ -175,7 +179,7 @@ def network(tmp_path_factory, k2) -> Network:
 
         for proc in nodes:
             assert proc.proc.wait(timeout=(LAST + 20) * LAYER + 120) == 0, "".join(proc.stderr)[-3000:]
-        yield Network(base, nodes, genesis, tx)
+        yield Network(base, nodes, genesis, tx, json.loads(status.stdout))
     finally:
         for proc in nodes:
             proc.stop()
@@ -305,3 +309,4 @@ def test_peers_found_each_other_and_the_late_node_caught_up(network: Network):
     assert first_status["last_applied"] < LATE_JOIN  # it really started late
     connected = [e for e in n3.events if e["event"] == "peer_connected"]
     assert len({e["peer"] for e in connected}) == 3
+    assert network.status["connectedPeers"] >= 2 and network.status["status"] == "SYNCED"

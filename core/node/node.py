@@ -226,9 +226,14 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         return self._caught_up
 
     def is_synced(self) -> bool:
-        """Caught up to within SYNC_TOLERANCE layers of the clock (what the API reports as SYNCED)."""
+        """What the API reports as SYNCED (and what lets it accept transactions): every layer up
+        to within SYNC_TOLERANCE of the clock has a hare output or a peer's data, or the node has
+        caught up on what it missed and is processing layers live (a layer whose hare failed and
+        whose certificate may still come does not make a live node "syncing")."""
         current = self.clock.current_layer()
-        return current <= self.effective_genesis + 1 or self._synced >= current - SYNC_TOLERANCE
+        if current <= self.effective_genesis + 1 or self._synced >= current - SYNC_TOLERANCE:
+            return True
+        return self._caught_up and self._layer >= current - 1
 
     def handlers(self) -> dict[Topic, GossipHandler]:
         return {

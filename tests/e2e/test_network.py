@@ -189,8 +189,9 @@ def stored(network: Network, i: int) -> MeshStore:
     return MeshStore(network.dir / f"n{i}" / "state.sql")
 
 
-def layer_rows(network: Network, i: int) -> dict[int, tuple]:
-    conn = sqlite3.connect(network.dir / f"n{i}" / "state.sql")
+def layer_rows(base: Path, i: int) -> dict[int, tuple]:
+    """Applied block, state hash and aggregated hash of every applied layer of node i."""
+    conn = sqlite3.connect(base / f"n{i}" / "state.sql")
     try:
         rows = conn.execute(
             "SELECT id, applied_block, state_hash, aggregated_hash FROM layers WHERE state_hash IS NOT NULL"
@@ -201,7 +202,7 @@ def layer_rows(network: Network, i: int) -> dict[int, tuple]:
 
 
 def test_every_node_has_the_same_blocks_state_and_aggregated_hashes(network: Network):
-    rows = [layer_rows(network, i) for i in range(4)]
+    rows = [layer_rows(network.dir, i) for i in range(4)]
     for i, r in enumerate(rows):
         assert max(r) >= LAST, f"n{i} applied only up to {max(r)}"
     compared = range(LPE * 2, LAST - 1)  # layers <= current - 2 when the nodes stopped

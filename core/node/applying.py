@@ -38,7 +38,13 @@ class MeshApplier:
         self._apply_ready()
 
     def _apply_ready(self) -> None:
-        """Apply layers after the last applied one while their result is decided (hare or verified)."""
+        """Apply layers after the last applied one while their result is decided (hare or verified).
+
+        Not before the node caught up on what it missed (a late or restarted node's first sync
+        pass): until its peers answered, a missed layer looks empty, and applying it would only
+        be reverted once their data arrives."""
+        if not self._caught_up:
+            return
         while True:
             layer = self.last_applied + 1
             result = self.results.get(layer)

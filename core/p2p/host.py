@@ -228,7 +228,7 @@ class Host:
         self._links: dict[str, _Link] = {}
         self._targets: dict[str, _Target] = {}
         self._banned: dict[str, float] = {}  # peer id or address -> until (monotonic)
-        self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[bytes, set[str]] = collections.OrderedDict()  # id -> senders
         self._ids = itertools.count(1)
         self._node: _NodeThread | None = None
         self._handlers: Mapping[str, GossipHandler] = {}
@@ -626,31 +626,38 @@ class Host:
 
     # --- gossip ---------------------------------------------------------------------------------
 
-    def _first_sight(self, payload: bytes) -> bool:
+    def _first_sight(self, payload: bytes, sender: str | None) -> bool:
+        """True the first time a payload is seen; every sender of it is remembered, so relaying
+        skips the peers that already have it (in a full mesh most copies arrive while the first
+        one is being validated)."""
         msg_id = hash32(payload)
-        if msg_id in self._seen:
+        senders = self._seen.get(msg_id)
+        if senders is not None:
+            if sender is not None:
+                senders.add(sender)
             return False
-        self._seen[msg_id] = None
+        self._seen[msg_id] = {sender} if sender is not None else set()
         if len(self._seen) > self.config.seen_size:
             self._seen.popitem(last=False)
         return True
 
     def _publish(self, topic: str, payload: bytes) -> None:
-        self._first_sight(payload)  # our own message never comes back to the node
+        self._first_sight(payload, None)  # our own message never comes back to the node
         self.stats.published += 1
-        self._relay(topic, payload, exclude=None)
+        self._relay(topic, payload)
 
-    def _relay(self, topic: str, payload: bytes, exclude: str | None) -> None:
+    def _relay(self, topic: str, payload: bytes) -> None:
         frame = wire.encode_frame(wire.Gossip(topic, payload))
+        has_it = self._seen.get(hash32(payload), set())
         for link in list(self._links.values()):
-            if link.peer != exclude and not link.send(frame):
+            if link.peer not in has_it and not link.send(frame):
                 self.stats.dropped_slow += 1
 
     def _on_gossip(self, link: _Link, msg: wire.Gossip) -> None:
         self.stats.gossip_in += 1
         if msg.topic not in self._handlers and self._node is not None:
             return  # a topic we do not take (e.g. one a newer version added)
-        if not self._first_sight(msg.payload):
+        if not self._first_sight(msg.payload, link.peer):
             self.stats.duplicates += 1
             return
         try:
@@ -666,7 +673,7 @@ class Host:
             self.stats.verdicts[(msg.topic, verdict.value)] += 1
             if verdict is Verdict.ACCEPT:
                 self.stats.relayed += 1
-                self._relay(msg.topic, msg.payload, exclude=link.peer)
+                self._relay(msg.topic, msg.payload)  # not to its sender nor to peers that sent it too
             elif verdict is Verdict.REJECT:
                 self._penalize(link, self.config.reject_penalty, f"it sent invalid {msg.topic} messages")
 

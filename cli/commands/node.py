@@ -2,7 +2,8 @@
 
 With `--preset standalone` the process is a complete one-node network: the node (clock,
 tortoise, hare, beacon, proposals, blocks, VM and the SQLite mesh), an embedded PoET server
-doing real sequential work, and the NIPoST/ATX builder that initialises PoST data and publishes
+doing real sequential work (or, with `--poet-server URL`, a shared `smesh poet serve` whose
+round schedule must match the node's), and the NIPoST/ATX builder that initialises PoST data and publishes
 one ATX per epoch.  The first ATX goes out in epoch 1; from epoch 2 on every layer carries the
 node's proposal and the block subsidy is credited to the coinbase.
 
@@ -166,11 +167,14 @@ def _prepare(
 class Activation:
     """The ATX source: the real builder with an embedded PoET, or the deterministic stand-in."""
 
-    def __init__(self, setup: Setup, node: Any, local: Any, poet_listen: tuple[str, int], simulated: bool) -> None:
+    def __init__(
+        self, setup: Setup, node: Any, local: Any, poet_listen: tuple[str, int], simulated: bool,
+        poet_servers: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.setup, self.node, self.local = setup, node, local
-        self.poet_listen, self.simulated = poet_listen, simulated
+        self.poet_listen, self.simulated, self.poet_servers = poet_listen, simulated, poet_servers
         self.server: Any = None
-        self.client: Any = None
+        self.clients: list[Any] = []
         self.builder: Any = None
         self.task: asyncio.Task | None = None
 
@@ -194,17 +198,20 @@ class Activation:
         config, node = self.setup.config, self.node
         schedule = RoundSchedule(config.require_genesis_time(), config.epoch_duration, config.phase_shift,
                                  config.cycle_gap)
-        self.server = await start_server(ServiceConfig(self.setup.data_dir / "poet", schedule), self.poet_listen, None)
-        host, port = self.server.rest_address
-        # named by role, not URL: with --poet-listen HOST:0 the port changes at every start, and the
-        # builder must find its registration again after a restart
-        self.client = PoetClient(f"http://{host}:{port}", retry_delay=0.5, address=EMBEDDED_POET)
+        if self.poet_servers:
+            self.clients = [await _external_poet(url, config) for url in self.poet_servers]
+        else:
+            self.server = await start_server(ServiceConfig(self.setup.data_dir / "poet", schedule), self.poet_listen, None)
+            host, port = self.server.rest_address
+            # named by role, not URL: with --poet-listen HOST:0 the port changes at every start, and the
+            # builder must find its registration again after a restart
+            self.clients = [PoetClient(f"http://{host}:{port}", retry_delay=0.5, address=EMBEDDED_POET)]
         handler = AtxHandler(node.rules, node.clock.current_epoch, node.atxs, node.proofs, node.poets)
         handler.subscribe(on_atx=node.on_atx, on_malicious=node.on_malicious)
         self.builder = ActivationBuilder(
             BuilderConfig.from_node_config(config, self.setup.data_dir / "post", self.setup.coinbase, self.setup.units),
             secret_key=self.setup.secret_key, rules=node.rules, clock=node.clock, sleep_until=sleep_until_wall,
-            local=self.local, handler=handler, poet_proofs=node.poets, poets=[self.client], publish=node.publish_atx,
+            local=self.local, handler=handler, poet_proofs=node.poets, poets=self.clients, publish=node.publish_atx,
         )
         self.task = self.builder.start()
 
@@ -241,10 +248,42 @@ class Activation:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-        if self.client is not None:
-            await self.client.close()
+        for client in self.clients:
+            await client.close()
         if self.server is not None:
             await self.server.close()
+
+
+async def _external_poet(url: str, config: Any) -> Any:
+    """A client of a `--poet-server`, refused at once if its rounds do not fit the node's epochs;
+    one that cannot be reached now is only a warning (the builder retries, a PoET may come up later)."""
+    from core.poet.client import PoetClient, PoetClientError, check_schedule
+
+    client = PoetClient(url, retry_delay=0.5)
+    try:
+        info = await asyncio.wait_for(client.info(), 10)
+    except (PoetClientError, asyncio.TimeoutError) as e:
+        note(f"[yellow]warning:[/] PoET {url} is not reachable now ({e or 'timeout'}); the node keeps trying")
+        return client
+    try:
+        check_schedule(url, info, config.phase_shift, config.cycle_gap)
+    except SmeshError:
+        await client.close()
+        raise
+    return client
+
+
+def _poet_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise InvalidInput(f"--poet-server {url!r}: use http://HOST:PORT (or https://)")
+    return url.rstrip("/")
 
 
 def _status_table(status: dict, phase: str, api: str = "") -> Any:
@@ -347,7 +386,8 @@ def _connect(node: Any, setup: Setup, network: Network) -> Any:
 
 
 async def _serve(
-    setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None, network: Network = Network()
+    setup: Setup, poet_listen: tuple[str, int], simulated: bool, until_layer: int | None, network: Network = Network(),
+    poet_servers: tuple[str, ...] = (),
 ) -> dict:
     from cli.main import VERSION
     from core.activation.proofs import AtxProofChecker, PoetProofStore
@@ -381,7 +421,7 @@ async def _serve(
     node.listeners.append(on_event)
     node.start()
     host = None
-    activation = Activation(setup, node, local, poet_listen, simulated)
+    activation = Activation(setup, node, local, poet_listen, simulated, poet_servers)
     backend = NodeBackend(config, mesh, version=VERSION, node=node, smesher=activation.smesher_state)
     api = ApiServer(backend)
     tasks: list[asyncio.Task] = []
@@ -468,6 +508,10 @@ def run(
     poet_listen: Annotated[
         str, typer.Option("--poet-listen", help="Where the embedded PoET serves REST (host:port, port 0: any).")
     ] = DEFAULT_POET_LISTEN,
+    poet_server: Annotated[
+        list[str] | None,
+        typer.Option("--poet-server", help="Use this PoET (http://HOST:PORT) instead of an embedded one; repeatable."),
+    ] = None,
     simulated_activation: Annotated[
         bool,
         typer.Option("--simulated-activation", help="Stand-in ATXs instead of PoST + PoET (fast, for development)."),
@@ -505,6 +549,7 @@ def run(
     }  # fmt: skip
     network = Network(listen, tuple(bootnode or ()))
     network.check()  # before anything is written
+    poets = tuple(_poet_url(url) for url in poet_server or ())
     setup = _prepare(preset, config_file, data_dir, genesis_time, account or [], coinbase, units, api)
     poet_address = parse_listen(poet_listen, "--poet-listen")
     _setup_logging()
@@ -512,7 +557,7 @@ def run(
         f"node {setup.config.preset}: data in {setup.data_dir}, genesis {setup.config.genesis_time}, "
         f"{setup.units} unit(s); Ctrl-C to stop"
     )
-    status = asyncio.run(_serve(setup, poet_address, simulated_activation, until_layer, network))
+    status = asyncio.run(_serve(setup, poet_address, simulated_activation, until_layer, network, poets))
     if options.json:
         _json_line("stopped", status)
     else:

@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.activation.atxstore import AtxStore
-from core.activation.proofs import PoetProofStore
+from core.activation.proofs import PoetProofStore, UnknownPoetProof
 from core.activation.validation import AtxError, AtxInfo, AtxRules, Malfeasance, ProofChecker, validate_atx
 from core.codec import encode_compact
 from core.config.node import NodeConfig
@@ -367,7 +367,13 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         for dep in self._atx_dependencies(atx):
             self._atx(dep, sender)
         try:
-            info = validate_atx(atx, self.clock.current_epoch(), self.rules, self.atxs, self.proofs)
+            try:
+                info = validate_atx(atx, self.clock.current_epoch(), self.rules, self.atxs, self.proofs)
+            except UnknownPoetProof as e:  # the PoET's proof is fetched like any dependency (hs/1 POETDB)
+                if not self._fetch_poet_proof(e.ref, sender):
+                    self._emit("atx_ignored", id=atx_id.hex(), reason=str(e))
+                    return Verdict.IGNORE
+                info = validate_atx(atx, self.clock.current_epoch(), self.rules, self.atxs, self.proofs)
         except Malfeasance as e:
             twin = self.atxs.blob(e.evidence[0])
             proof = AtxEquivocation(ATXV1.decode(twin), atx).encode() if twin else b""
@@ -378,6 +384,18 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         if self.atxs.add(info, atx.encode(), self.clock.now()):
             self.on_atx(info)
         return Verdict.ACCEPT
+
+    def _fetch_poet_proof(self, ref: bytes, sender: str | None) -> bool:
+        """A PoET proof from peers (the sender first), checked (PoSW, reference) and stored."""
+        blob = self._request(Request.POET, ref, sender)
+        if blob is None:
+            return False
+        try:
+            self.poets.add_message(blob, expected_ref=ref)  # the PoSW check: a few ms at devnet sizes
+        except AtxError as e:
+            self._emit("poet_proof_rejected", ref=ref.hex(), reason=str(e))
+            return False
+        return True
 
     def _atx_dependencies(self, atx: ATXV1) -> list[bytes]:
         challenge = atx.inner.challenge

@@ -135,6 +135,8 @@ class Sync:
             return block.encode() if block else None
         if protocol is Request.TX:
             return self.store.transaction_blob(payload)
+        if protocol is Request.POET:
+            return self.poets.message_bytes(payload)
         number = decode_number(payload)
         if protocol is Request.LAYER:
             return self._layer_data(number).encode()

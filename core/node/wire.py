@@ -31,6 +31,7 @@ class Request(str, enum.Enum):
     PROPOSAL = "hs/proposal"
     BLOCK = "hs/block"
     TX = "hs/tx"
+    POET = "hs/poet"  # a PoET proof message by its reference (go-spacemesh hint POETDB)
     LAYER = "ld/1"  # layer -> ballot ids, block ids, certificate
     EPOCH = "ax/1"  # publish epoch -> ATX ids, and the beacon of that epoch
     ACTIVE_SET = "as/1"  # target epoch -> the ATX ids of the peer's active set (an EpochInfo, no beacon)

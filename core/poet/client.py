@@ -8,6 +8,7 @@
 * `verify_proof` rebuilds the statement from the members, checks the PoSW, finds the node's
   challenge and its membership path, and computes the proof reference
   `BLAKE3(SCALE(PoetProof{MerkleProof, LeafCount}))` that becomes the PoST challenge.
+* `check_schedule` refuses a PoET whose `/v1/info` round schedule is not the node's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import math
 import random
 import time
 from typing import Any
@@ -28,7 +30,7 @@ from core.crypto.signing import Domain, public_key_of, sign_message
 from core.errors import SmeshError
 from core.poet.membership import MembershipTree, membership_root
 from core.poet.pow import PowParams, solve_pow
-from core.poet.rounds import duration_from_json
+from core.poet.rounds import duration_from_json, format_duration
 from core.poet.service import (
     LABEL_DEPTH,
     Certificate,
@@ -58,6 +60,30 @@ class PoetUnauthorized(PoetClientError):
 
 class InvalidPoetProof(PoetClientError):
     """A proof that does not verify or does not contain the node's challenge."""
+
+
+class IncompatiblePoet(SmeshError):
+    """A PoET whose rounds do not line up with the node's epochs (go-spacemesh: ErrIncompatiblePhaseShift)."""
+
+
+def check_schedule(url: str, info: PoetInfo, phase_shift: float, cycle_gap: float) -> None:
+    """Refuse a PoET whose round schedule is not the node's (spec/poet.md §4 step 2).
+
+    go-spacemesh compares the phase shift only.  The cycle gap is compared too: with another gap
+    the round's proof is ready at another time than the node's schedule expects it, and nodes that
+    share one PoET must agree on it anyway.  `/v1/info` carries neither the epoch length nor the
+    genesis time, so those cannot be checked here.
+    """
+    wrong = [
+        f"its {what} is {format_duration(theirs)}, the node's {key} is {format_duration(ours)}"
+        for what, theirs, ours, key in (
+            ("phase shift", info.phase_shift, phase_shift, "poet-phase-shift"),
+            ("cycle gap", info.cycle_gap, cycle_gap, "poet-cycle-gap"),
+        )
+        if not math.isclose(theirs, ours, rel_tol=0.0, abs_tol=1e-6)
+    ]
+    if wrong:
+        raise IncompatiblePoet(f"PoET {url} runs another round schedule: {'; '.join(wrong)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,8 @@ from tests.e2e.helpers import one_error_line, run_smesh
         (["--account", "foo=bar"], "address"),
         (["--coinbase", "sm1bad"], "bech32"),
         (["--units", "9"], "--units"),
+        (["--poet-server", "ftp://127.0.0.1:1"], "--poet-server 'ftp://127.0.0.1:1': use http://HOST:PORT"),
+        (["--poet-server", "http://127.0.0.1"], "use http://HOST:PORT"),
     ],
 )
 def test_bad_flags_create_nothing(tmp_path, flags, message):
@@ -126,3 +128,26 @@ def test_a_second_node_on_one_data_dir_is_refused_and_kill_9_frees_it(tmp_path):
     finally:
         again.terminate()
         assert again.wait(timeout=60) == 0
+
+
+def test_a_poet_with_another_round_schedule_is_refused_in_one_line(tmp_path):
+    """The PoET runs 8 s epochs (phase shift = cycle gap = 4 s), the node the standalone preset's
+    60 s epochs (30 s): its ATXs could never be proven in time, so the node refuses to start."""
+    import time
+
+    from tests.e2e.test_network_poet import _poet
+
+    genesis = int(time.time()) + 30
+    poet, ready = _poet(tmp_path, genesis)
+    assert ready["phase_shift"] == 4.0
+    try:
+        result = run_smesh(["node", "run", "--data-dir", tmp_path / "node", "--genesis-time", str(genesis),
+                            "--poet-server", f"http://{ready['rest']}", "--grpc-public-listener", "",
+                            "--grpc-private-listener", "", "--grpc-json-listener", ""], timeout=120)  # fmt: skip
+    finally:
+        poet.terminate()
+        poet.wait(15)
+    assert result.rc != 0 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: PoET http://{ready['rest']} runs another round schedule: its phase shift is 4s")
+    assert "the node's poet-phase-shift is 30s" in line, line

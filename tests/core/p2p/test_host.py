@@ -279,7 +279,7 @@ class RawPeer:
                 received.append(frame)
         except asyncio.TimeoutError:
             return received
-        except grpc.aio.AioRpcError:
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):  # the host may end the stream before our reply
             return "refused" if not received else received
         finally:
             call.cancel()

@@ -42,6 +42,10 @@ class NodeConfig:
     eligibility_confidence: int = 1
     certificate_committee: int = 800
     beacon_rounds: int = 300
+    # the simplified beacon protocol's two phases (spec §4, §11), go-spacemesh's option names;
+    # None: one layer each, at most a quarter of an epoch (see beacon_phases)
+    beacon_proposal_duration: float | None = None
+    beacon_first_voting_round_duration: float | None = None
     labels_per_unit: int = 512
     min_num_units: int = 1
     max_num_units: int = 100
@@ -82,6 +86,16 @@ class NodeConfig:
     def cycle_gap(self) -> float:
         return self.epoch_duration / 2 if self.poet_cycle_gap is None else self.poet_cycle_gap
 
+    @property
+    def beacon_phases(self) -> tuple[float, float]:
+        """Seconds after an epoch's start when its beacon votes go out (proposals arriving later are
+        late) and when beacon(epoch + 1) is decided.  Gossip delay is the same whatever the layer
+        length, so the default is a whole layer per phase rather than a fraction of one."""
+        default = min(self.layer_duration, self.epoch_duration / 4)
+        proposals = default if self.beacon_proposal_duration is None else self.beacon_proposal_duration
+        voting = default if self.beacon_first_voting_round_duration is None else self.beacon_first_voting_round_duration
+        return proposals, proposals + voting
+
     def require_genesis_time(self) -> int:
         if self.genesis_time is None:
             raise ConfigError(f"the {self.preset} preset needs a genesis time (--genesis-time)")
@@ -113,6 +127,11 @@ class NodeConfig:
             (
                 0 <= self.cycle_gap < self.epoch_duration and 0 <= self.phase_shift <= self.epoch_duration,
                 "PoET phase shift and cycle gap must fit in an epoch",
+            ),
+            (
+                min(self.beacon_phases) > 0 and self.beacon_phases[1] <= self.epoch_duration - self.layer_duration,
+                "beacon proposal and first voting round durations must be positive and end before an epoch's "
+                "last layer",
             ),
             (self.poet_grace_period >= 0, "PoET grace period must not be negative"),
             (self.block_gas_limit > 0, "block gas limit must be positive"),

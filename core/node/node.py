@@ -20,7 +20,7 @@ What happens in a layer L (spec §1.2), in time order:
    order through the VM, reverting and re-applying when a result changes (§6.6).
 
 Per epoch E (§1.3, §4): the active set and our eligibility are fixed at E's start, and the
-identities of E run the beacon protocol that decides beacon(E+1) during E's first layer.
+identities of E run the beacon protocol that decides beacon(E+1) early in E (`beacon_phases`).
 
 ATXs live in the shared `AtxStore` and enter through a narrow interface: the ATX gossip handler
 and `submit_atx` (a simulation's stand-in ATXs) validate with `core.activation.validation` and
@@ -28,7 +28,8 @@ store; the real NIPoST builder validates and stores through its `AtxHandler` and
 with `on_atx` / `on_malicious`, then gossips through `publish_atx`.
 
 Simplifications (spec §11): the active set of an epoch is every ATX targeting it that arrived
-before the epoch started; the beacon protocol runs in the first half of an epoch's first layer;
+before the epoch started; the beacon protocol is one proposal phase and one voting round (with the
+weak coin) at the epoch's start (by default a layer each, at most half the epoch in all);
 a node that missed it takes its peers' beacon; sync asks one peer per layer for its ballots,
 blocks and certificate; a node that missed part of an epoch's publish epoch takes its peers' active
 set.  The network is the in-process bus (simulations) or a p2p host (core/p2p, `attach`); either
@@ -104,12 +105,7 @@ from core.wallet.address import decode_address
 log = logging.getLogger("smesh.node")
 
 
-# Beacon phases inside the first layer of an epoch, as fractions of a layer (spec §4, simplified
-# per §11): proposals are timely until the vote, votes and weak-coin VRFs go out together, and
-# beacon(E+1) is decided well before E+1 starts.
 SYNC_TOLERANCE = 2  # layers a synced node may trail the clock (the current one has no hare output yet)
-BEACON_VOTE_AT = 0.25
-BEACON_DECIDE_AT = 0.5
 
 
 @dataclasses.dataclass
@@ -278,7 +274,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             if session.next_round is not None:
                 times.append(schedule.round_start(session.next_round))
         for epoch, run in self._beacon_runs.items():
-            times.append(self._beacon_time(epoch, BEACON_DECIDE_AT if run.voted else BEACON_VOTE_AT))
+            times.append(self._beacon_time(epoch, decide=run.voted))
         return min(times)
 
     def on_time(self, now: float) -> None:
@@ -475,8 +471,10 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
     # ============================================================================================
     # beacon (spec §4)
 
-    def _beacon_time(self, epoch: int, fraction: float) -> float:
-        return self.clock.epoch_start(epoch) + fraction * self.config.layer_duration
+    def _beacon_time(self, epoch: int, decide: bool) -> float:
+        """When the votes go out (proposals arriving later are late), or when beacon(epoch + 1) is
+        decided: `NodeConfig.beacon_phases` after the epoch's start."""
+        return self.clock.epoch_start(epoch) + self.config.beacon_phases[decide]
 
     def _beacon_run(self, epoch: int) -> _BeaconRun | None:
         """The protocol deciding beacon(epoch + 1), open from the epoch's start to its decision."""
@@ -485,7 +483,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             return run
         if epoch != self.clock.current_epoch():
             return None
-        if self.clock.now() >= self._beacon_time(epoch, BEACON_DECIDE_AT):
+        if self.clock.now() >= self._beacon_time(epoch, decide=True):
             return None
         active = self._active_set(epoch)
         if active is None or not active.atxs:
@@ -497,7 +495,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
     def _run_beacon(self, now: float) -> None:
         for epoch, run in sorted(self._beacon_runs.items()):
             protocol = run.protocol
-            if not run.voted and now >= self._beacon_time(epoch, BEACON_VOTE_AT):
+            if not run.voted and now >= self._beacon_time(epoch, decide=False):
                 run.voted = True
                 if self.node_id in protocol.participants:
                     vote = protocol.make_vote(self.identity.secret_key, self.node_id)
@@ -506,7 +504,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
                     for coin in protocol.make_coins(self.identity.secret_key, self.node_id):
                         protocol.on_coin(coin)
                         self._publish(Topic.BEACON, bytes([BeaconKind.COIN]) + coin.encode())
-            if run.voted and now >= self._beacon_time(epoch, BEACON_DECIDE_AT):
+            if run.voted and now >= self._beacon_time(epoch, decide=True):
                 del self._beacon_runs[epoch]
                 self._set_beacon(epoch + 1, protocol.beacon())
 
@@ -525,7 +523,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         if run is None:
             return Verdict.IGNORE
         if isinstance(msg, ProposalMessage):
-            timely = self.clock.now() < self._beacon_time(epoch, BEACON_VOTE_AT)
+            timely = self.clock.now() < self._beacon_time(epoch, decide=False)
             ok = run.protocol.on_proposal(msg, timely=timely)
         elif isinstance(msg, VoteMessage):
             ok = run.protocol.on_vote(msg)

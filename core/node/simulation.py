@@ -67,6 +67,8 @@ SIM_CONFIG = dataclasses.replace(
     hare_iteration_limit=4,
     certificate_committee=50,
     beacon_rounds=1,
+    beacon_proposal_duration=2.5,  # no gossip delay on the in-process bus: a quarter of a layer each
+    beacon_first_voting_round_duration=2.5,
     min_num_units=1,
     max_num_units=8,
 ).validate()

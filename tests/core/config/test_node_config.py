@@ -41,6 +41,17 @@ def test_toml_config(tmp_path):
     assert config.phase_shift == config.cycle_gap == 12.0  # half of the shorter epoch
 
 
+def test_beacon_phases_default_to_a_layer_each_and_at_most_half_an_epoch():
+    standalone = load_config("standalone", overrides={"genesis_time": 0})  # 6 s layers, 10 per epoch
+    assert standalone.beacon_phases == (6.0, 12.0)
+    short = load_config("standalone", overrides={"layers_per_epoch": 2, "layer_duration": 2.0})
+    assert short.beacon_phases == (1.0, 2.0)  # a quarter of the 4 s epoch each
+    given = load_config(
+        "standalone", overrides={"beacon-proposal-duration": 2, "beacon-first-voting-round-duration": 10}
+    )
+    assert given.beacon_phases == (2.0, 12.0)  # spec §4: upstream standalone's first two phases
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -52,6 +63,8 @@ def test_toml_config(tmp_path):
         ({"k2": 1.5}, "invalid value"),
         ({"genesis_time": "tomorrow"}, "genesis time"),
         ({"poet_cycle_gap": 600}, "PoET"),
+        ({"beacon_proposal_duration": 30, "beacon_first_voting_round_duration": 25}, "beacon"),  # 60 s epoch
+        ({"beacon_proposal_duration": 0}, "beacon"),
     ],
 )
 def test_invalid_config_fails_with_one_line(overrides, message):

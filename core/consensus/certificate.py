@@ -24,6 +24,7 @@ __all__ = [
     "CERTIFY_ROUND",
     "Certificate",
     "CertificateCollector",
+    "CertifierIneligibleHere",
     "CertifyContent",
     "CertifyMessage",
     "InvalidCertificate",
@@ -38,6 +39,11 @@ MAX_CERTIFY_SIGNATURES = 1000
 
 class InvalidCertificate(SmeshError):
     """A certify message or certificate that does not hold."""
+
+
+class CertifierIneligibleHere(InvalidCertificate):
+    """A signed certify message whose sender is not eligible in this node's view (beacon, active
+    set, malfeasance): like `hare.IneligibleHere`, ignored rather than held against the relaying peer."""
 
 
 class CertifyContent(Struct):
@@ -95,17 +101,18 @@ def validate_certify_message(
     if content.layer != layer:
         raise InvalidCertificate(f"certify message is for layer {content.layer}, not {layer}")
     if oracle.is_malicious(msg.smesher_id):
-        raise InvalidCertificate("certifier is a known malicious identity")
+        raise CertifierIneligibleHere("certifier is a known malicious identity")
     weight = oracle.weight(msg.smesher_id)
     if weight <= 0:
-        raise InvalidCertificate("certifier has no weight in this epoch's active set")
+        raise CertifierIneligibleHere("certifier has no weight in this epoch's active set")
     if not verify_message(msg.smesher_id, genesis_id, Domain.HARE, content.encode(), msg.signature):
         raise InvalidCertificate("bad certify signature")
     if not ecvrf.is_valid(msg.smesher_id, content.proof, hare_vrf_message(beacon, CERTIFY_ROUND, layer)):
-        raise InvalidCertificate("certify eligibility proof does not verify")
+        raise CertifierIneligibleHere("certify eligibility proof does not verify")
     seats = eligibility_count(content.proof, weight, oracle.total_weight(), committee)
     if seats == 0 or seats != content.eligibility_count:
-        raise InvalidCertificate(f"certify message claims {content.eligibility_count} seats, its proof grants {seats}")
+        claimed = content.eligibility_count
+        raise CertifierIneligibleHere(f"certify message claims {claimed} seats, its proof grants {seats}")
 
 
 def validate_certificate(

@@ -55,6 +55,7 @@ __all__ = [
     "HareSchedule",
     "HareSession",
     "Identity",
+    "IneligibleHere",
     "InvalidHareMessage",
     "Message",
     "Round",
@@ -76,6 +77,12 @@ BEST_GRADE = 5
 
 class InvalidHareMessage(SmeshError):
     """A hare message that fails validation; the network layer drops it (and may score the peer)."""
+
+
+class IneligibleHere(InvalidHareMessage):
+    """A well-formed, signed message whose sender is not eligible in *this* node's view (beacon,
+    active set, known malicious identities).  An honest peer whose view differs sends such
+    messages, so the node ignores them rather than penalise the peer that relayed one."""
 
 
 class Round(enum.IntEnum):
@@ -307,20 +314,20 @@ def validate_message(
     _check_value(body)
     sender = msg.sender
     if oracle.is_malicious(sender):
-        raise InvalidHareMessage("sender is a known malicious identity")
+        raise IneligibleHere("sender is a known malicious identity")
     weight = oracle.weight(sender)
     if weight <= 0:
-        raise InvalidHareMessage("sender has no weight in this epoch's active set")
+        raise IneligibleHere("sender has no weight in this epoch's active set")
     if not verify_message(sender, genesis_id, Domain.HARE, msg.signed_bytes(), msg.signature):
         raise InvalidHareMessage("bad signature")
     proof = body.eligibility.proof
     if not _vrf_valid(sender, proof, hare_vrf_message(beacon, body.abs_round, layer)):
-        raise InvalidHareMessage("eligibility proof does not verify")
+        raise IneligibleHere("eligibility proof does not verify")
     seats = _seats(proof, weight, oracle.total_weight(), config.committee_for(body.round))
     if seats == 0:
-        raise InvalidHareMessage("sender is not eligible in this round")
+        raise IneligibleHere("sender is not eligible in this round")
     if body.eligibility.count != seats:
-        raise InvalidHareMessage(f"message claims {body.eligibility.count} seats, its proof grants {seats}")
+        raise IneligibleHere(f"message claims {body.eligibility.count} seats, its proof grants {seats}")
 
 
 def _check_round(body: Body, config: HareConfig) -> None:

@@ -12,11 +12,12 @@ from core.consensus.blocks import BlockBuildError, ProposalInfo, TxInfo, build_b
 from core.consensus.certificate import (
     Certificate,
     CertificateCollector,
+    CertifierIneligibleHere,
     CertifyMessage,
     InvalidCertificate,
     make_certify_message,
 )
-from core.consensus.hare import HareSchedule, HareSession, InvalidHareMessage, Message as HareMessage
+from core.consensus.hare import HareSchedule, HareSession, IneligibleHere, InvalidHareMessage, Message as HareMessage
 from core.consensus.hare import Verdict as HareVerdict
 from core.errors import DecodeError
 from core.node.bus import Topic, Verdict
@@ -89,6 +90,8 @@ class LayerAgreement:
             return Verdict.IGNORE
         try:
             verdict = session.on_message(msg)
+        except IneligibleHere:
+            return Verdict.IGNORE  # maybe only our view differs (beacon, active set): not the peer's fault
         except InvalidHareMessage:
             return Verdict.REJECT
         if verdict is HareVerdict.EQUIVOCATION:
@@ -205,6 +208,8 @@ class LayerAgreement:
             return Verdict.IGNORE
         try:
             cert = collector.add(msg)
+        except CertifierIneligibleHere:
+            return Verdict.IGNORE
         except InvalidCertificate:
             return Verdict.REJECT
         if cert is not None and layer not in self.certificates:

@@ -13,6 +13,7 @@ from core.codec import encode_compact
 from core.consensus.certificate import (
     CERTIFY_ROUND,
     CertificateCollector,
+    CertifierIneligibleHere,
     InvalidCertificate,
     make_certify_message,
     validate_certificate,
@@ -26,6 +27,7 @@ from core.consensus.hare import (
     HareSchedule,
     HareSession,
     Identity,
+    IneligibleHere,
     InvalidHareMessage,
     Message,
     Round,
@@ -55,11 +57,13 @@ def make_oracle(n: int, **kw) -> EpochWeights:
     return EpochWeights({i.node_id: w for i, w in zip(IDENTITIES[:n], WEIGHTS[:n])}, **kw)
 
 
-def make_sessions(n: int, initial: Sequence[Sequence[bytes]] | None = None, oracle=None, config=CONFIG, layer=LAYER):
+def make_sessions(
+    n: int, initial: Sequence[Sequence[bytes]] | None = None, oracle=None, config=CONFIG, layer=LAYER, beacon=BEACON
+):
     oracle = oracle or make_oracle(n)
     initial = initial or [PROPOSALS] * n
     return [
-        HareSession(layer, beacon=BEACON, genesis_id=GENESIS, oracle=oracle, config=config, identity=ident, initial=s)
+        HareSession(layer, beacon=beacon, genesis_id=GENESIS, oracle=oracle, config=config, identity=ident, initial=s)
         for ident, s in zip(IDENTITIES[:n], initial)
     ]
 
@@ -597,12 +601,18 @@ FORGERY_REASONS = [
 ]
 
 
+# failures an honest sender with another beacon or active set could cause: the node ignores them
+# instead of penalising the peer (core/node/agreement.py); the rest no honest node sends
+VIEW_DEPENDENT = {"eligibility proof does not verify", "claims", "no weight"}
+
+
 @pytest.mark.parametrize("reason", FORGERY_REASONS)
 def test_invalid_messages_are_rejected_without_side_effects(preround_message, reason):
     receiver = make_sessions(5)[0]
     forged = _forgeries(preround_message)[reason]
-    with pytest.raises(InvalidHareMessage, match=reason.strip()):
+    with pytest.raises(InvalidHareMessage, match=reason.strip()) as info:
         receiver.on_message(forged)
+    assert isinstance(info.value, IneligibleHere) == (reason in VIEW_DEPENDENT)
     # the forgery was not recorded: the genuine message is neither a duplicate nor an equivocation
     assert receiver.on_message(preround_message) == Verdict.ACCEPTED
     assert receiver.equivocations == {}
@@ -614,10 +624,20 @@ def test_message_for_another_layers_session_is_rejected():
         make_sessions(5)[0].on_message(other_layer_msg)
 
 
+def test_a_message_made_under_another_beacon_is_ineligible_here_only(preround_message):
+    """A sender that decided another beacon is honest in its own view: its messages fail our VRF
+    check as ineligible (ignored), not as forgeries (penalised)."""
+    receiver = make_sessions(5)[0]
+    (theirs,) = make_sessions(5, beacon=bytes(a ^ 0xFF for a in BEACON))[3].on_round(0)
+    with pytest.raises(IneligibleHere, match="eligibility proof does not verify"):
+        receiver.on_message(theirs)
+    assert receiver.on_message(preround_message) == Verdict.ACCEPTED
+
+
 def test_known_malicious_sender_is_rejected_and_does_not_send(preround_message):
     oracle = make_oracle(5, malicious=frozenset({IDENTITIES[3].node_id}))
     receiver = make_sessions(5, oracle=oracle)[0]
-    with pytest.raises(InvalidHareMessage, match="malicious"):
+    with pytest.raises(IneligibleHere, match="malicious"):  # the relaying peer may not know yet
         receiver.on_message(preround_message)
     assert make_sessions(5, oracle=oracle)[3].on_round(0) == []
 
@@ -670,3 +690,16 @@ def test_certificate_assembles_at_threshold_and_validates():
     forged = dataclasses.replace(forged, signature=bytes(64))
     with pytest.raises(InvalidCertificate, match="signature"):
         validate_certificate(dataclasses.replace(cert, signatures=(forged,) + cert.signatures[1:]), **params)
+
+
+def test_certify_message_under_another_beacon_is_ineligible_here_a_forged_one_invalid():
+    oracle = make_oracle(6)
+    params = dict(layer=LAYER, genesis_id=GENESIS, oracle=oracle, committee=200)
+    theirs = make_certify_message(IDENTITIES[0], block_id=hash20(b"block"), beacon=bytes(4), **params)
+    collector = CertificateCollector(LAYER, BEACON, GENESIS, oracle, 200)
+    with pytest.raises(CertifierIneligibleHere, match="does not verify"):
+        collector.add(theirs)
+    forged = dataclasses.replace(theirs, signature=bytes(64))
+    with pytest.raises(InvalidCertificate, match="signature") as info:
+        collector.add(forged)
+    assert not isinstance(info.value, CertifierIneligibleHere)

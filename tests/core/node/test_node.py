@@ -15,6 +15,8 @@ import pytest
 from core.codec import encode_compact
 from core.config.node import NodeConfig
 from core.consensus.hare import Body, Eligibility, Identity, Value, sign_body
+from core.consensus.sortition import hare_vrf_message
+from core.crypto import ecvrf
 from core.crypto.hashing import hash32
 from core.crypto.signing import public_key_of
 from core.mesh.store import MeshStore
@@ -253,6 +255,20 @@ def test_hare_messages_for_layers_without_a_session_are_ignored(tmp_path):
     body = Body(GENESIS_LAYER + 40, 0, 0, Value((), None), Eligibility(bytes(80), 1))
     msg = sign_body(identity, CONFIG.genesis_id, body)
     assert node.handle_hare(msg.encode(), "peer") is Verdict.IGNORE
+
+
+def test_hare_messages_eligible_only_under_another_beacon_are_ignored_forgeries_rejected(solo):
+    """A peer that decided another beacon is not a forger: its hare messages fail our eligibility
+    check and are ignored (no penalty for whoever relayed them); a bad signature is rejected."""
+    sim, _ = solo
+    node = sim.nodes["solo"]
+    layer = node.clock.current_layer()  # its hare session is still open
+    identity = sim.members["solo"].identity
+    other_beacon = bytes(b ^ 0xFF for b in node.beacons[layer // LPE])
+    proof = ecvrf.prove(identity.secret_key, hare_vrf_message(other_beacon, 0, layer))
+    theirs = sign_body(identity, CONFIG.genesis_id, Body(layer, 0, 0, Value((), None), Eligibility(proof, 1)))
+    assert node.handle_hare(dataclasses.replace(theirs, signature=bytes(64)).encode(), "peer") is Verdict.REJECT
+    assert node.handle_hare(theirs.encode(), "peer") is Verdict.IGNORE
 
 
 # --- `smesh node run` as a process -------------------------------------------------------------

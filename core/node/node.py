@@ -184,6 +184,7 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
         self._caught_up = False  # a sync pass has reached the current layer since the start
         self._started_at = float("-inf")  # when start() ran: epochs that began earlier were not seen live
         self._active_set_asked: dict[int, float] = {}  # epoch -> when peers were last asked for its active set
+        self._prefetched: dict[tuple[Request, bytes], bytes] = {}  # batch-fetched objects not yet taken (sync)
 
     # ============================================================================================
     # lifecycle
@@ -447,7 +448,9 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             return None
         if info is None or info.epoch != epoch:
             return None
-        atxs = [self._atx(atx_id, None) for atx_id in sorted(set(info.atxs))]
+        ids = sorted(set(info.atxs))
+        with self._batch(Request.ATX, [a for a in ids if self.atxs.get(a) is None]):
+            atxs = [self._atx(atx_id, None) for atx_id in ids]
         if any(a is None or a.target_epoch != epoch for a in atxs):
             return None  # one we cannot fetch or that does not belong: not a set we can use
         return atxs
@@ -623,6 +626,9 @@ class Node(Proposals, LayerAgreement, MeshApplier, Sync):
             self.net.publish(topic, payload)
 
     def _request(self, protocol: Request, payload: bytes, peer: str | None) -> bytes | None:
+        prefetched = self._prefetched.pop((protocol, payload), None)
+        if prefetched is not None:
+            return prefetched
         if self.net is None:
             return None
         return self.net.request(protocol.value, payload, peer)

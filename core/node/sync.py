@@ -1,17 +1,33 @@
 """Catching up from peers and serving them (spec/node.md §1.2 step 5, §9.3, §9.4).
 
 A node asks one peer per layer it has no hare output for (ballots, blocks, certificate) and per
-epoch for ATX ids and the beacon; it answers the same requests from its own state.
+epoch for ATX ids and the beacon, then fetches the objects those lists name that it lacks in
+`hs/1` batches; it answers the same requests from its own state.
 
 A mixin of `Node` (core/node/node.py): it works on the node's state and is never used alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from core.codec import encode_compact
 from core.consensus.certificate import InvalidCertificate, validate_certificate
 from core.errors import DecodeError
-from core.node.wire import EMPTY_BLOCK, EpochInfo, LayerData, Request, decode_number
+from core.node.wire import (
+    BATCH_BUDGET,
+    EMPTY_BLOCK,
+    HASH_FETCHES,
+    MAX_BATCH,
+    BatchAnswer,
+    EpochInfo,
+    HashBatch,
+    HashRequest,
+    LayerData,
+    Request,
+    decode_number,
+)
 
 
 class Sync:
@@ -67,11 +83,39 @@ class Sync:
                 info = EpochInfo.decode(blob)
             except (DecodeError, ValueError):
                 continue
-            for atx_id in info.atxs:
-                self._atx(atx_id, None)
+            with self._batch(Request.ATX, [a for a in info.atxs if self.atxs.get(a) is None]):
+                for atx_id in info.atxs:
+                    self._atx(atx_id, None)
             if info.beacon is not None and e not in self.beacons and e >= 2:
                 self._set_beacon(e, info.beacon)  # spec §4: a node that missed the protocol adopts the peers'
         self._epochs_synced = True
+
+    @contextlib.contextmanager
+    def _batch(self, protocol: Request, ids: list[bytes], peer: str | None = None) -> Iterator[None]:
+        """Fetch many objects of one kind in `hs/1` batches (spec §9.3 hash fetch with batching) for
+        the block inside: their blobs wait in `_prefetched` until the single-object fetch asks for
+        them, which checks and validates them as usual.  What a batch did not bring (a peer without
+        `hs/1`, an object it lacks) is asked for alone; what nobody asked for is dropped at the end."""
+        keys: list[tuple[Request, bytes]] = []
+        for start in range(0, len(ids) if len(ids) > 1 else 0, MAX_BATCH):
+            chunk = ids[start : start + MAX_BATCH]
+            batch = HashBatch(tuple(HashRequest(protocol.value, h) for h in chunk))
+            blob = self._request(Request.BATCH, batch.encode(), peer)
+            try:
+                answer = BatchAnswer.decode(blob) if blob is not None else None
+            except (DecodeError, ValueError):
+                answer = None
+            if answer is None or len(answer.blobs) != len(chunk):
+                break
+            for object_id, found in zip(chunk, answer.blobs):
+                if found is not None:
+                    self._prefetched[(protocol, object_id)] = found
+                    keys.append((protocol, object_id))
+        try:
+            yield
+        finally:
+            for key in keys:
+                self._prefetched.pop(key, None)
 
     def _request_layer(self, layer: int) -> LayerData | None:
         blob = self._request(Request.LAYER, encode_compact(layer), None)
@@ -83,11 +127,13 @@ class Sync:
 
     def _adopt_layer(self, data: LayerData) -> None:
         """Validate and take a peer's ballots, blocks and certificate of one layer."""
-        for ballot_id in data.ballots:
-            if ballot_id not in self.ballots:
-                self._fetch_ballot(ballot_id, None)
-        for block_id in data.blocks:
-            self._block(block_id)
+        with self._batch(Request.BALLOT, [b for b in data.ballots if b not in self.ballots]):
+            for ballot_id in data.ballots:
+                if ballot_id not in self.ballots:
+                    self._fetch_ballot(ballot_id, None)
+        with self._batch(Request.BLOCK, [b for b in data.blocks if b not in self.blocks]):
+            for block_id in data.blocks:
+                self._block(block_id)
         cert, layer = data.certificate, data.layer
         if cert is None or layer in self.hare_outputs:
             return
@@ -120,6 +166,8 @@ class Sync:
             return None
 
     def _serve(self, protocol: Request, payload: bytes) -> bytes | None:
+        if protocol is Request.BATCH:
+            return self._serve_batch(HashBatch.decode(payload))
         if protocol is Request.ATX:
             return self.atxs.blob(payload)
         if protocol is Request.BALLOT:
@@ -145,6 +193,21 @@ class Sync:
             return EpochInfo(number, tuple(a.id for a in active.atxs), None).encode() if active else None
         ids = tuple(self.atxs.ids_published_in(number))
         return EpochInfo(number, ids, self.beacons.get(number)).encode()
+
+    def _serve_batch(self, batch: HashBatch) -> bytes:
+        blobs: list[bytes | None] = []
+        size = 0
+        for item in batch.items:
+            try:
+                protocol = Request(item.hint)
+            except ValueError:
+                protocol = None
+            blob = self._serve(protocol, item.hash) if protocol in HASH_FETCHES else None
+            if blob is not None and size + len(blob) > BATCH_BUDGET:
+                blob = None  # the asker fetches the rest again
+            size += len(blob) if blob is not None else 0
+            blobs.append(blob)
+        return BatchAnswer(tuple(blobs)).encode()
 
     def _layer_data(self, layer: int) -> LayerData:
         ballots = tuple(bid for bid, b in self.ballots.items() if b.layer == layer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from core.codec import Compact, FixedBytes, Option, Reader, Slice, Struct, decode_compact
+from core.codec import Bytes, Compact, FixedBytes, Option, Reader, Slice, String, Struct, decode_compact
 from core.consensus.certificate import Certificate
 from core.consensus.hare import Message as HareMessage
 from core.crypto.signing import Domain, verify_message
@@ -21,6 +21,8 @@ from core.types.ballot import Ballot
 
 EMPTY_BLOCK = bytes(20)  # the block id of an empty layer (hare output or applied block)
 MAX_IDS = 100_000
+MAX_BATCH = 256  # hashes in one `hs/1` request
+BATCH_BUDGET = 4 << 20  # bytes of objects in one `hs/1` answer (the p2p response limit is 8 MiB)
 
 
 class Request(str, enum.Enum):
@@ -35,6 +37,10 @@ class Request(str, enum.Enum):
     LAYER = "ld/1"  # layer -> ballot ids, block ids, certificate
     EPOCH = "ax/1"  # publish epoch -> ATX ids, and the beacon of that epoch
     ACTIVE_SET = "as/1"  # target epoch -> the ATX ids of the peer's active set (an EpochInfo, no beacon)
+    BATCH = "hs/1"  # many hash fetches in one request (a HashBatch -> a BatchAnswer)
+
+
+HASH_FETCHES = frozenset({Request.ATX, Request.BALLOT, Request.PROPOSAL, Request.BLOCK, Request.TX, Request.POET})
 
 
 class BeaconKind(enum.IntEnum):
@@ -69,6 +75,26 @@ class EpochInfo(Struct):
     epoch: Annotated[int, Compact(32)]
     atxs: Annotated[tuple[bytes, ...], Slice(FixedBytes(32), MAX_IDS)]
     beacon: Annotated[bytes | None, Option(FixedBytes(4))]
+
+
+class HashRequest(Struct):
+    """One object of a batch: the single-fetch protocol naming its kind (e.g. `hs/atx`), and its id."""
+
+    hint: Annotated[str, String(16)]
+    hash: Annotated[bytes, Bytes(32)]
+
+
+class HashBatch(Struct):
+    """An `hs/1` request: objects of any kinds by id (go-spacemesh fetch's RequestBatch)."""
+
+    items: Annotated[tuple[HashRequest, ...], Slice(HashRequest, MAX_BATCH)]
+
+
+class BatchAnswer(Struct):
+    """The answer to a `HashBatch`, item by item: the object, or None when the peer lacks it (or
+    the answer reached `BATCH_BUDGET`: the asker fetches the rest again)."""
+
+    blobs: Annotated[tuple[bytes | None, ...], Slice(Option(Bytes(BATCH_BUDGET)), MAX_BATCH)]
 
 
 class BallotEquivocation(Struct):

@@ -22,7 +22,17 @@ from core.crypto.signing import public_key_of
 from core.mesh.store import MeshStore
 from core.node.bus import Topic, Verdict
 from core.node.node import Node
-from core.node.wire import EMPTY_BLOCK, BallotEquivocation, EpochInfo, LayerData, MalfeasanceKind, Request
+from core.node.wire import (
+    EMPTY_BLOCK,
+    BallotEquivocation,
+    BatchAnswer,
+    EpochInfo,
+    HashBatch,
+    HashRequest,
+    LayerData,
+    MalfeasanceKind,
+    Request,
+)
 from core.node.simulation import SIM_CONFIG, SimulatedProofs, Simulation, build_sim_atx, sim_coinbase, sim_identity
 from core.tx.build import wallet_spawn
 from core.tx.signing import sign_single
@@ -160,6 +170,24 @@ def test_serving_peers(solo):
     assert node.serve("no/such", b"") is None
     assert node.serve(Request.BLOCK.value, bytes(20)) is None
     assert node.serve(Request.LAYER.value, b"\xff") is None  # malformed request
+
+
+def test_serving_a_batch_of_hash_fetches(solo, monkeypatch):
+    sim, notes = solo
+    node = sim.nodes["solo"]
+    atx_id = EpochInfo.decode(node.serve(Request.EPOCH.value, encode_compact(2))).atxs[0]
+    ballot_ids = list(node.ballots)[:3]
+    items = [(Request.ATX, atx_id), *((Request.BALLOT, b) for b in ballot_ids), (Request.TX, notes["tx"]),
+             (Request.BLOCK, bytes(20)), (Request.LAYER, encode_compact(3)), ("no/such", atx_id)]  # fmt: skip
+    batch = HashBatch(tuple(HashRequest(getattr(kind, "value", kind), h) for kind, h in items)).encode()
+    answer = BatchAnswer.decode(node.serve(Request.BATCH.value, batch))
+    singles = [node.serve(kind.value, h) for kind, h in items[:5]]
+    assert answer.blobs == (*singles, None, None, None)  # unknown, not a hash fetch, not a protocol
+    assert all(singles)
+    assert node.serve(Request.BATCH.value, b"\x07junk") is None
+    monkeypatch.setattr("core.node.sync.BATCH_BUDGET", len(singles[0]) + len(singles[1]))
+    cut = BatchAnswer.decode(node.serve(Request.BATCH.value, batch)).blobs
+    assert cut[:2] == tuple(singles[:2]) and cut[2:5] == (None, None, None)  # the rest: fetch again
 
 
 # --- validation of what peers send (one path for local and received objects) -----------------

@@ -252,6 +252,8 @@ def test_a_node_offline_for_some_layers_catches_up(honest: Run):
     assert run.events[("n1", "hare_failed")] >= 1
     assert run.events[("n1", "reverted")] >= 1  # it applied empty layers, then the real ones
     assert run.sim.bus.stats.requests["ld/1"] >= 2
+    # the ballots and blocks a layer answer names come in one hs/1 batch, not one request each
+    assert run.sim.bus.stats.requests["hs/1"] >= 1
     n0, n1 = run.sim.nodes["n0"], run.sim.nodes["n1"]
     assert layer_hashes(n1, applied_layers(run)) == layer_hashes(n0, applied_layers(run))
 

@@ -14,7 +14,10 @@ second per peer, which a hare round exceeds.  On top of the stream (core/p2p/wir
 - **request/response by protocol name** with size limits and timeouts: the peer that sent the
   referencing object is asked first, then a few others at a time, first answer wins;
 - **peers**: bootnodes and the peers of earlier runs (`p2p/peers.json`) are dialled and redialled
-  with backoff, and peers tell each other the addresses they know, so one bootnode is enough.
+  with backoff, and peers tell each other the addresses they know, so one bootnode is enough;
+- **a blocklist** (`p2p/blocklist.json`, a JSON list of peer ids and HOST:PORT addresses, read
+  again whenever it changes): the node keeps no link to those peers, without penalising them.
+  `smesh devnet partition` uses it to split a network without root (no firewall rules).
 
 Threads.  The node is a synchronous state machine on its own asyncio loop: its handlers, `serve`
 and `request` run there.  The host runs its own loop in a thread, so the node may block in
@@ -58,6 +61,8 @@ log = logging.getLogger("smesh.p2p")
 
 PATH = "/smesh.p2p.v1.Link/Connect"
 PEERS_FILE = "peers.json"
+BLOCKLIST_FILE = "blocklist.json"
+BLOCKED = "it is on this node's blocklist"
 _GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", wire.MAX_FRAME),
     ("grpc.max_send_message_length", wire.MAX_FRAME),
@@ -237,6 +242,8 @@ class Host:
         self._stopping: asyncio.Event | None = None
         self._tasks: set[asyncio.Task] = set()
         self._saved_peers = self._load_peers()
+        self._blocked: frozenset[str] = frozenset()  # peer ids and addresses of p2p/blocklist.json
+        self._blocklist_stamp: tuple[int, int] | None = None
         self.expects_peers = bool(config.bootnodes or self._saved_peers)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # ("peer_connected", {...}), ...
 
@@ -398,11 +405,14 @@ class Host:
 
     async def _dial_loop(self) -> None:
         while True:
+            self._check_blocklist()
             now = time.monotonic()
             for target in list(self._targets.values()):
                 if target.dialing or target.next_try > now or len(self._links) >= self.config.max_peers:
                     continue
                 if target.peer is not None and target.peer in self._links:
+                    continue
+                if target.address in self._blocked or target.peer in self._blocked:
                     continue
                 if self._is_banned(target.address, now) or (target.peer and self._is_banned(target.peer, now)):
                     continue
@@ -516,6 +526,8 @@ class Host:
         peer = peer_id(hello.public_key)
         if self._is_banned(peer, time.monotonic()):
             return "it is banned for misbehaving"
+        if peer in self._blocked or (hello.listen and self._advertised(hello.listen, address) in self._blocked):
+            return BLOCKED
         return None
 
     def _refused(self, address: str, reason: str, target: _Target | None, ban: bool = False) -> None:
@@ -523,6 +535,9 @@ class Host:
         if reason == "it is this node":
             if target is not None:
                 self._targets.pop(target.address, None)
+            return
+        if reason == BLOCKED:  # our own choice, not the peer's fault: no penalty, no long wait
+            log.info("p2p: refused peer at %s: %s", address, reason)
             return
         log.warning("p2p: refused peer at %s: %s", address, reason)
         if target is not None:  # no use redialling it soon: another network does not change
@@ -768,6 +783,39 @@ class Host:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.config.request_timeout)
         except (asyncio.TimeoutError, concurrent.futures.CancelledError):
             return None
+
+    # --- the blocklist ----------------------------------------------------------------------------
+
+    def _check_blocklist(self) -> None:
+        """Reread `blocklist.json` when it changed (or appeared, or went); drop links it now names."""
+        if self.state_dir is None:
+            return
+        path = self.state_dir / BLOCKLIST_FILE
+        try:
+            info = path.stat()
+            stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self._blocklist_stamp:
+            return
+        self._blocklist_stamp = stamp
+        entries: list[Any] = []
+        if stamp is not None:
+            try:
+                entries = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                log.warning("p2p: ignoring %s: %s", path, e)
+            if not isinstance(entries, list):
+                log.warning("p2p: ignoring %s: it must hold a JSON list of peer ids and HOST:PORT addresses", path)
+                entries = []
+        blocked = frozenset(e for e in entries if isinstance(e, str))
+        if blocked != self._blocked:
+            log.info("p2p: blocklist now names %d peers or addresses", len(blocked))
+        self._blocked = blocked
+        for link in list(self._links.values()):
+            if link.peer in blocked or link.address in blocked:
+                log.info("p2p: dropping %s (%s): %s", link.peer, link.address or "inbound", BLOCKED)
+                link.close()
 
     # --- addresses ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -364,3 +365,26 @@ def test_a_restarted_peer_is_redialled_and_peers_are_remembered(peers, tmp_path)
         assert wait_until(lambda: again.peers() == [a.id])
     finally:
         again.stop()
+
+
+def test_a_blocklist_drops_and_refuses_a_peer_without_penalty_until_it_is_lifted(peers, tmp_path):
+    a = peers("a")
+    b_host = Host(seed_of("b"), GENESIS, HostConfig(listen=("127.0.0.1", 0), bootnodes=(a.address,), **FAST),
+                  state_dir=tmp_path)  # fmt: skip
+    b_host.start()
+    try:
+        assert wait_until(lambda: b_host.peers() == [a.id])
+        (tmp_path / "blocklist.json").write_text(json.dumps([a.id]))
+        assert wait_until(lambda: b_host.peers() == [] and a.host.peers() == [])
+        time.sleep(1.5)  # a keeps redialling b (b is not its bootnode, but b's address was learnt): refused
+        assert b_host.peers() == [] and a.host.peers() == []
+        assert a.id not in b_host.stats.penalties and not b_host.stats.banned
+        (tmp_path / "blocklist.json").write_text(json.dumps([]))
+        assert wait_until(lambda: b_host.peers() == [a.id] and a.host.peers() == [b_host.id])
+        # an address blocks too, and a file that is not a list is ignored with a warning, not obeyed
+        (tmp_path / "blocklist.json").write_text(json.dumps([a.address]))
+        assert wait_until(lambda: b_host.peers() == [])
+        (tmp_path / "blocklist.json").write_text('{"peers": []}')
+        assert wait_until(lambda: b_host.peers() == [a.id])
+    finally:
+        b_host.stop()

@@ -24,6 +24,10 @@ from core.api.gen.spacemesh.v1 import node_pb2_grpc as v1_node_grpc
 from core.api.gen.spacemesh.v2alpha1 import (
     account_pb2,
     account_pb2_grpc,
+    activation_pb2,
+    activation_pb2_grpc,
+    layer_pb2,
+    layer_pb2_grpc,
     network_pb2,
     network_pb2_grpc,
     node_pb2,
@@ -216,6 +220,17 @@ class Reward:
     smesher: bytes
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerView:
+    """One entry of LayerService.List."""
+
+    number: int
+    status: str  # UNSPECIFIED (not applied yet), APPLIED, VERIFIED
+    block: bytes | None  # the applied block's id; None for an empty layer or one not applied
+    state_hash: bytes
+    cumulative_hash: bytes  # go-spacemesh's aggregated ("cumulative state") hash of layers up to this one
+
+
 # --------------------------------------------------------------------------------------------
 # Conversions from protobuf
 
@@ -289,6 +304,16 @@ def _sort(newest_first: bool) -> int:
     return v2alpha1_pb2.SortOrder.DESC if newest_first else v2alpha1_pb2.SortOrder.ASC
 
 
+def _layer(msg: layer_pb2.Layer) -> LayerView:
+    return LayerView(
+        number=msg.number,
+        status=_enum_name(layer_pb2.Layer.LayerStatus, msg.status, "LAYER_STATUS_"),
+        block=msg.block.id if msg.HasField("block") and msg.block.id else None,
+        state_hash=msg.state_hash,
+        cumulative_hash=msg.cumulative_state_hash,
+    )
+
+
 def _paged(fetch: Callable[[int, int], list[T]], limit: int, offset: int) -> list[T]:
     """Up to `limit` items from `offset` on, asking for at most MAX_PAGE at a time."""
     if limit < 1 or offset < 0:
@@ -328,6 +353,8 @@ class NodeClient:
         self._accounts = account_pb2_grpc.AccountServiceStub(self._channel)
         self._txs = tx_pb2_grpc.TransactionServiceStub(self._channel)
         self._rewards = reward_pb2_grpc.RewardServiceStub(self._channel)
+        self._layers = layer_pb2_grpc.LayerServiceStub(self._channel)
+        self._activations = activation_pb2_grpc.ActivationServiceStub(self._channel)
         self._v1_node = v1_node_grpc.NodeServiceStub(self._channel)
 
     def close(self) -> None:
@@ -515,3 +542,23 @@ class NodeClient:
             return [_reward(r) for r in self._call(self._rewards.List, msg, name, "the reward query").rewards]
 
         return _paged(fetch, limit, offset)
+
+    # -- layers and activations ------------------------------------------------------------------
+
+    def layers(self, start: int, end: int, *, limit: int = MAX_PAGE, newest_first: bool = False) -> list[LayerView]:
+        """LayerService.List of layers start..end (inclusive)."""
+        name = "spacemesh.v2alpha1.LayerService/List"
+
+        def fetch(off: int, n: int) -> list[LayerView]:
+            msg = layer_pb2.LayerRequest(
+                start_layer=start, end_layer=end, offset=off, limit=n, sort_order=_sort(newest_first)
+            )
+            return [_layer(layer) for layer in self._call(self._layers.List, msg, name, "the layer query").layers]
+
+        return _paged(fetch, limit, 0)
+
+    def activations_count(self, epoch: int | None = None) -> int:
+        """ATXs published in `epoch` (ActivationService.ActivationsCount), or all of them."""
+        name = "spacemesh.v2alpha1.ActivationService/ActivationsCount"
+        msg = activation_pb2.ActivationsCountRequest() if epoch is None else activation_pb2.ActivationsCountRequest(epoch=epoch)
+        return self._call(self._activations.ActivationsCount, msg, name, "the request").count

@@ -31,6 +31,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "poet": ("cli.commands.poet", "PoET: run a proof-of-elapsed-time server, query it."),
     "node": ("cli.commands.node", "Full node: smesh, keep the mesh, serve the API."),
     "rewards": ("cli.commands.rewards", "Rewards paid to an address or a smesher, from a node's API."),
+    "devnet": ("cli.commands.devnet", "A local multi-node network: up, status, faucet, faults, down."),
     "ledger": ("cli.commands.ledger", "Ledger hardware wallet: version, addresses, emulator."),
     "repl": ("cli.commands.repl", "Interactive shell for wallet and transaction work."),
     "completion": ("cli.commands.completion", "Print a shell completion script (bash, zsh, fish)."),

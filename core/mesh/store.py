@@ -148,11 +148,16 @@ class MeshStore:
                     "INSERT OR IGNORE INTO transactions_results_addresses (address, tid) VALUES (?, ?)",
                     [(address, result.tx_id) for address in result.touched],
                 )
-            for skipped in outcome.ineffective:  # recorded so the API can say why; reverted like the rest
+            # recorded so the API can say why; reverted like the rest.  A transaction executed in an
+            # earlier layer keeps that result: a later block that carries it again (a proposal built
+            # before the earlier layer was applied) only skips it, its nonce being used
+            for skipped in outcome.ineffective:
                 tx.execute(
-                    "UPDATE transactions SET layer = ?, block = ?, result = ? WHERE id = ?",
-                    (outcome.layer, block_id, _encode_result(TxStatus.INVALID, skipped.reason, 0), skipped.tx_id),
-                )
+                    "UPDATE transactions SET layer = ?, block = ?, result = ? "
+                    "WHERE id = ? AND (result IS NULL OR substr(result, 1, 1) = ?)",
+                    (outcome.layer, block_id, _encode_result(TxStatus.INVALID, skipped.reason, 0), skipped.tx_id,
+                     bytes([TxStatus.INVALID])),
+                )  # fmt: skip
             tx.execute(
                 "INSERT INTO layers (id, processed, applied_block, state_hash, aggregated_hash) VALUES (?, 1, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET processed = 1, applied_block = excluded.applied_block, "

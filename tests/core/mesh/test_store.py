@@ -185,3 +185,24 @@ def test_layer_hashes_are_written_with_the_applied_layer(store):
     assert store.applied_layers() == {19: bytes(20)}
     assert store.layer_hashes(21) == (None, None, None)
 
+
+
+def test_a_transaction_carried_again_by_a_later_block_keeps_its_result(store):
+    """Proposals for layer L+1 are built before layer L is applied, so the next block often carries a
+    transaction the last one executed; the VM skips it (nonce used), and its result stays."""
+    spawn = signed(build.wallet_spawn(bytes(KEY.verify_key)))
+    executed = apply(store, 20, [spawn])
+    skipped = apply(store, 21, [spawn])
+    assert [i.reason for i in skipped.ineffective] == ["nonce 0 is below the account's next nonce 1"]
+    spawn_id = executed.results[0].tx_id
+    assert store.transaction_result(spawn_id) == (20, TxStatus.SUCCESS, "", executed.results[0].fee)
+    store.revert_to(20)  # undoing the later layer leaves the execution alone
+    assert store.transaction_result(spawn_id) == (20, TxStatus.SUCCESS, "", executed.results[0].fee)
+    store.revert_to(19)
+    assert store.transaction_result(spawn_id) is None
+    # skipped first (not spawned: a spend), executed later: the execution replaces the skip
+    spend = signed(build.spend(ALICE, BOB, SMH, nonce=1))
+    apply(store, 20, [spend])
+    assert store.transaction_result(decode_tx(spend).id)[:2] == (20, TxStatus.INVALID)
+    apply(store, 21, [spawn, spend])
+    assert store.transaction_result(decode_tx(spend).id)[:2] == (21, TxStatus.SUCCESS)

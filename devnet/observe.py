@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 
@@ -37,11 +38,13 @@ class NodeView:
 
 @dataclasses.dataclass
 class Agreement:
-    """Whether the nodes that answered have the same block, state and cumulative hash at `layer`."""
+    """Whether the nodes that answered applied the same block with the same state and cumulative hash
+    at `layer` (the cumulative hash alone is the tortoise's opinion: two nodes may share it while one
+    applied the hare's block and the other an empty layer, until the tortoise settles the layer)."""
 
     layer: int | None  # the newest layer every answering node has applied
     agree: bool
-    hashes: dict[str, str]  # node -> cumulative hash hex at `layer` ("" when unknown)
+    hashes: dict[str, dict[str, str] | None]  # node -> block, state_hash, cumulative_hash (hex) at `layer`
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,21 +83,24 @@ def agreement(devnet: Devnet, seen: list[NodeView]) -> Agreement:
     if not answering:
         return Agreement(None, False, {})
     layer = min(v.applied_layer for v in answering)
-    hashes: dict[str, str] = {}
+    hashes: dict[str, dict[str, str] | None] = {}
     for v in answering:
         try:
             with NodeClient(v.api, timeout=5.0) as client:
                 found = client.layers(layer, layer, limit=1)
         except ApiError:
             found = []
-        hashes[v.name] = _fingerprint(found[0]) if found else ""
-    values = set(hashes.values())
-    return Agreement(layer, len(values) == 1 and "" not in values, hashes)
+        hashes[v.name] = _fingerprint(found[0]) if found else None
+    values = [json.dumps(h, sort_keys=True) for h in hashes.values()]
+    return Agreement(layer, len(set(values)) == 1 and None not in hashes.values(), hashes)
 
 
-def _fingerprint(layer: LayerView) -> str:
-    """The cumulative hash covers every applied block and state up to the layer."""
-    return layer.cumulative_hash.hex()
+def _fingerprint(layer: LayerView) -> dict[str, str]:
+    return {
+        "block": layer.block.hex() if layer.block else "",
+        "state_hash": layer.state_hash.hex(),
+        "cumulative_hash": layer.cumulative_hash.hex(),
+    }
 
 
 def wait(

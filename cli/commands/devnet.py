@@ -256,9 +256,15 @@ def _status_table(data: dict) -> Any:
         verdict = Text("no node answers", style="red")
     elif agreement["agree"]:
         some = next(iter(agreement["hashes"].values()))
-        verdict = Text(f"all nodes agree on layer {agreement['layer']} (hash {some[:16]})", style="green")
+        verdict = Text(
+            f"all nodes agree on layer {agreement['layer']} (state {some['state_hash'][:12]}, "
+            f"cumulative {some['cumulative_hash'][:12]})", style="green",
+        )  # fmt: skip
     else:
-        pairs = ", ".join(f"{k} {h[:10] or '?'}" for k, h in agreement["hashes"].items())
+        pairs = ", ".join(
+            f"{k} " + (f"block {h['block'][:8] or 'empty'} state {h['state_hash'][:8]}" if h else "?")
+            for k, h in agreement["hashes"].items()
+        )
         verdict = Text(f"nodes DISAGREE on layer {agreement['layer']}: {pairs}", style="red")
     lines = [table, verdict, Text(f"PoET {data['poet']['url']}: {'running' if data['poet']['running'] else 'stopped'}")]
     if data["partition"]:

@@ -129,17 +129,34 @@ def init(
     checkpoint_seconds: Annotated[
         float | None, typer.Option("--checkpoint-seconds", min=0, hidden=True, envvar="SMESH_POST_CHECKPOINT_SECONDS")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Split the files over a Dask cluster: tcp://SCHEDULER:PORT (workers: 'smesh post worker') or "
+            "local:N (N worker processes here). The datadir must be shared by every worker, at the same path.",
+        ),
+    ] = None,
+    cluster_timeout: Annotated[
+        float, typer.Option("--cluster-timeout", min=0.1, help="Seconds to wait for the Dask scheduler.")
+    ] = 5.0,
 ) -> None:
     """Create or resume PoST data: postdata_<k>.bin files and postdata_metadata.json.
 
     Ctrl-C (or SIGTERM) stops after the labels being computed and writes them; a second Ctrl-C aborts
     at once.  Computed labels are written every few seconds, so even a kill -9 loses only those.
+    With --cluster, each file is a task on a Dask worker; the result is byte-identical.
     """
     from core.post import labels
     from core.post import metadata as md
     from core.post.init import IDENTITY_FILE, InitOptions, Initializer, new_identity, read_identity, save_identity
     from core.post.layout import Layout, disk_state
 
+    address = None
+    if cluster is not None:  # a malformed address fails before anything else is looked at
+        from core.post.cluster import parse_cluster_address
+
+        address = parse_cluster_address(cluster)
     existing = md.load(datadir) if md.exists(datadir) and not reset else None
     base = _params(preset)
     if existing is not None:
@@ -183,13 +200,28 @@ def init(
     )  # fmt: skip
     opts.validate()
     layout = Layout.of(units, params.labels_per_unit, params.max_file_size)
-    backend = labels.get_backend(_provider(provider))
-    renderer = _InitRenderer(*opts.file_range)
     stop = _StopRequest()
-    initializer = Initializer(
-        opts, backend, batch_size=batch_size, progress=renderer.update, reset=reset, stop=stop,
-        checkpoint_seconds=checkpoint_seconds,
-    )  # fmt: skip
+    if address is None:
+        backend = labels.get_backend(_provider(provider))
+        provider_text = f"provider {backend.name}"
+        renderer: Any = _InitRenderer(*opts.file_range)
+        initializer: Any = Initializer(
+            opts, backend, batch_size=batch_size, progress=renderer.update, reset=reset, stop=stop,
+            checkpoint_seconds=checkpoint_seconds,
+        )  # fmt: skip
+    else:
+        from core.post.cluster import ClusterInitializer
+
+        chosen = _provider(provider)
+        if address.kind == "local":  # the workers run here: the device must exist here
+            provider_text = f"provider {labels.get_backend(chosen).name}"
+        else:
+            provider_text = "each worker's provider" + (f" (default {provider})" if provider is not None else "")
+        renderer = _ClusterRenderer()
+        initializer = ClusterInitializer(
+            opts, address, provider=chosen, batch_size=batch_size, progress=renderer.update, reset=reset,
+            stop=stop, checkpoint_seconds=checkpoint_seconds, connect_timeout=cluster_timeout,
+        )  # fmt: skip
     initializer.preflight()  # every refusal before anything is asked, printed or written
     if reset:
         _confirm(
@@ -210,7 +242,8 @@ def init(
     first, last = opts.file_range
     note(
         f"initializing {_size(layout.total_bytes)}: {units} units × {params.labels_per_unit} labels, "
-        f"files {first}..{last} of {layout.num_files}, scrypt N={params.scrypt_n}, provider {backend.name}"
+        f"files {first}..{last} of {layout.num_files}, scrypt N={params.scrypt_n}, {provider_text}"
+        + (f", on the Dask cluster {address}" if address is not None else "")
     )
     try:
         with stop.on_signals():
@@ -236,6 +269,9 @@ def init(
         "labelsComputed": result.labels_computed,
         "seconds": round(result.seconds, 3),
     }
+    if address is not None:
+        summary["cluster"] = str(address)
+        summary["workers"] = list(result.workers)
     if options.json:
         _json_line(summary)
         return
@@ -327,6 +363,116 @@ class _InitRenderer:
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+class _ClusterRenderer:
+    """One rich progress bar for the whole cluster (total labels/s, ETA) and a line of per-worker rates
+    (stderr), or JSON lines (stdout) under --json."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.task = None
+        self.last_json = 0.0
+
+    def update(self, p: Any) -> None:
+        if options.json:
+            now = time.monotonic()
+            if now - self.last_json >= 0.2 or p.labels_done >= p.labels_total:
+                self.last_json = now
+                _json_line(p.to_json())
+            return
+        if self.progress is None:
+            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.text import Text
+
+            class WithWorkers(Progress):
+                workers = ""
+
+                def get_renderables(self):  # noqa: ANN202
+                    yield self.make_tasks_table(self.tasks)
+                    if self.workers:
+                        yield Text(self.workers, style="dim")
+
+            self.progress = WithWorkers(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[labels]}"),
+                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"),
+                console=err_console(), transient=False,
+            )  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task("cluster", total=max(p.labels_total, 1), labels="", rate="", eta="")
+        rate = p.labels_per_second
+        eta = p.eta_seconds
+        if p.phase == "nonce-search":
+            desc, total, labels = "VRF nonce search", None, f"{p.labels_done} labels past the data"
+        else:
+            desc = "stopping" if p.phase == "stopping" else f"files {p.files_done}/{p.files_total}"
+            total, labels = max(p.labels_total, 1), f"{p.labels_done}/{p.labels_total} labels"
+        self.progress.update(
+            self.task, description=desc, completed=p.labels_done, total=total, labels=labels,
+            rate=f"{rate * 16 / (1 << 20):.2f} MiB/s  {rate:,.0f} labels/s",
+            eta="" if eta is None else f"ETA {_duration(eta)}",
+        )  # fmt: skip
+        busy = [w for w in p.workers if w.file is not None or w.labels_per_second > 0]
+        self.progress.workers = "  ".join(
+            f"{w.name}: {w.labels_per_second:,.0f} labels/s"
+            + (f" (file {w.file}: {w.file_done}/{w.file_total})" if w.file is not None else "")
+            for w in busy
+        ) or ("waiting for workers" if not p.workers else "")
+        self.progress.refresh()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d {s % 86400 // 3600}h"
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+# ------------------------------------------------------------------------------------------------
+# worker
+
+
+@app.command()
+def worker(
+    scheduler: Annotated[
+        str, typer.Option("--scheduler", help="The Dask scheduler: tcp://HOST:PORT (e.g. started by 'dask scheduler').")
+    ],
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", help=f"OpenCL device number (a GPU worker), 'cpu' or {PROVIDER_CPU} (default)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Worker name shown in progress (default: its address).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads for the numba kernel (default: all cores).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the scheduler.")] = 5.0,
+) -> None:
+    """Serve 'smesh post init --cluster' tasks as a Dask worker until Ctrl-C.
+
+    One task (one PoST file) at a time, on this worker's provider; an OpenCL device is announced as the
+    resource GPU=1.  The init's datadir must be reachable here at the same path (a shared filesystem).
+    """
+    from core.post.cluster import parse_cluster_address, serve_worker
+
+    address = parse_cluster_address(scheduler, what="--scheduler", local=False)
+
+    def started(info: Any) -> None:
+        if options.json:
+            _json_line({"event": "started", "worker": info.address, "name": info.name, "scheduler": info.scheduler,
+                        "backend": info.backend, "resources": info.resources})  # fmt: skip
+            return
+        extra = ", resource GPU=1" if info.resources.get("GPU") else ""
+        note(f"worker {info.name} ({info.backend}{extra}) joined {info.scheduler}; Ctrl-C stops it")
+
+    serve_worker(address, provider=_provider(provider), name=name, threads=threads, connect_timeout=timeout,
+                 on_started=started)  # fmt: skip
+    note("worker stopped")
 
 
 # ------------------------------------------------------------------------------------------------

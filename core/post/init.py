@@ -289,6 +289,7 @@ class Initializer:
         reset: bool = False,
         check_space: bool = True,
         checkpoint_seconds: float | None = None,
+        search_beyond: bool = True,
     ) -> None:
         options.validate()
         self.opts = options
@@ -302,6 +303,9 @@ class Initializer:
         self.check_space = check_space
         # a batch longer than this is written in parts (checkpoints): its labels survive a kill -9
         self.checkpoint_seconds = CHECKPOINT_SECONDS if checkpoint_seconds is None else max(0.0, checkpoint_seconds)
+        # off for a part of the data computed elsewhere (a cluster task): its metadata's nonce covers only
+        # that part, so "no nonce" there does not mean "no nonce in the data"
+        self.search_beyond = search_beyond
         self.layout = options.layout
         self.target = vrf_difficulty(options.num_labels)
         from core.crypto.hashing import hash32
@@ -336,31 +340,45 @@ class Initializer:
             raise InitError(f"cannot create {datadir}: {e}") from None
         self._started = time.monotonic()
         with DirLock(datadir / LOCK_FILE, "smesh post init"):  # one init per directory
-            if self.reset:
-                self._reset(datadir)
-            meta = self._check_metadata(datadir)
-            self._prepare_files(datadir)  # refusals and the disk-space check before anything is written
-            if meta is None:
-                o = self.opts
-                meta = md.PostMetadata(o.node_id, o.commitment_atx_id, o.labels_per_unit, o.num_units, o.max_file_size)
-                md.save(datadir, meta)
+            meta = self.prepare()
             first, last = self.opts.file_range
             state = disk_state(datadir, self.layout)
             self._range_total = sum(f.expected_bytes for f in state.files[first : last + 1]) // LABEL_SIZE
             self._range_done = sum(f.labels_present for f in state.files[first : last + 1])
-            self._check_resume_points(datadir)
             best = self._current_best(meta)
             for k in range(first, last + 1):
                 meta, best = self._fill_file(datadir, k, meta, best)
             state = disk_state(datadir, self.layout)
             searched = False
-            if state.complete and meta.nonce is None:
+            if state.complete and meta.nonce is None and self.search_beyond:
                 meta = self._search_beyond(datadir, meta)
                 searched = True
             return InitResult(
                 meta, self._computed, state.complete_range(first, last), state.complete, searched,
                 time.monotonic() - self._started,
             )  # fmt: skip
+
+    def prepare(self) -> md.PostMetadata:
+        """What `run` does before computing, for a caller that holds the directory's lock (`run` itself,
+        or a cluster run that fills the files elsewhere): --reset, the refusals, the torn-label cut, the
+        disk-space check, the metadata (written if new) and the check of every resume point."""
+        datadir = Path(self.opts.datadir)
+        if self.reset:
+            self._reset(datadir)
+        meta = self._check_metadata(datadir)
+        self._prepare_files(datadir)  # refusals and the disk-space check before anything is written
+        if meta is None:
+            o = self.opts
+            meta = md.PostMetadata(o.node_id, o.commitment_atx_id, o.labels_per_unit, o.num_units, o.max_file_size)
+            md.save(datadir, meta)
+        self._check_resume_points(datadir)
+        return meta
+
+    def search_nonce(self, meta: md.PostMetadata, where: str | os.PathLike | None = None) -> md.PostMetadata:
+        """The beyond-the-data VRF search alone, from `meta`'s LastPosition (or the end of the data), for
+        complete data without a nonce; its progress is saved as metadata in `where` (default: the datadir)."""
+        self._started = time.monotonic()
+        return self._search_beyond(Path(where if where is not None else self.opts.datadir), meta)
 
     # ---- steps ----
 

@@ -308,3 +308,96 @@ def test_reset_needs_confirmation(smesh, reference, tmp_path):
     line = one_error_line(smesh(*init_args(datadir, "--reset")))
     assert "--yes" in line
     assert snapshot(datadir) == before
+
+
+# --- init on a Dask cluster (core/post/cluster.py) -------------------------------------------------
+
+
+def test_cluster_init_equals_plain_init(tmp_path, reference):
+    result = run_smesh(["--json", *init_args(tmp_path / "c", "--cluster", "local:2")], timeout=300)
+    assert result.rc == 0, result.stderr
+    assert _sha256s(tmp_path / "c") == _sha256s(reference)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    progress, done = lines[:-1], lines[-1]
+    assert progress and all(line["event"] == "progress" for line in progress)
+    assert {"labelsPerSecond", "etaSeconds", "filesDone", "filesTotal", "workers"} <= set(progress[0])
+    assert progress[-1]["labelsDone"] == progress[-1]["labelsTotal"] == 256
+    assert done["event"] == "done" and done["complete"] is True and done["cluster"] == "local:2"
+    assert done["workers"] and set(done["workers"]) <= {"0", "1"}  # LocalCluster names its workers 0, 1
+    assert not (tmp_path / "c" / ".smesh-cluster").exists()
+
+
+def test_post_worker_serves_a_cluster_init(tmp_path, reference):
+    """A scheduler, one `smesh post worker` process, and `smesh post init --cluster tcp://…`."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None,
+                      scheduler_port=0) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        env = {**os.environ, "COLUMNS": WIDE, "NO_COLOR": "1"}
+        worker = subprocess.Popen(
+            [str(SMESH), "post", "worker", "--scheduler", address, "--provider", "reference", "--name", "w1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True,
+        )  # fmt: skip
+        try:
+            line = worker.stderr.readline()
+            assert line.startswith("worker w1 ([CPU] scrypt-jane (pure Python reference)) joined tcp://"), line
+            result = run_smesh(init_args(tmp_path / "c", "--cluster", address), timeout=300)
+            assert result.rc == 0, result.stderr
+            assert _sha256s(tmp_path / "c") == _sha256s(reference)
+            worker.send_signal(signal.SIGINT)
+            assert worker.wait(timeout=60) == 0
+            assert "Traceback" not in worker.stderr.read()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("tcp://scheduler", "--cluster must be tcp://HOST:PORT or local:N (N workers on this machine), got"),
+        ("127.0.0.1:8786", "--cluster must be tcp://HOST:PORT or local:N"),
+        ("http://scheduler:8786", "--cluster must be tcp://HOST:PORT or local:N"),
+        ("local:0", "--cluster: local:N needs 1 <= N <= 256"),
+        ("tcp://scheduler:99999", "--cluster: port 99999 is outside 1..65535"),
+    ],
+)
+def test_malformed_cluster_address_is_one_line(smesh, tmp_path, value, needle):
+    result = smesh(*init_args(tmp_path / "d", "--cluster", value))
+    assert needle in one_error_line(result)
+    assert result.rc == 2
+    assert not (tmp_path / "d").exists()
+
+
+def test_unreachable_scheduler_is_one_line(smesh, tmp_path):
+    port = _closed_port()
+    result = smesh(*init_args(tmp_path / "d", "--cluster", f"tcp://127.0.0.1:{port}", "--cluster-timeout", "1"))
+    line = one_error_line(result)
+    assert line == f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: Connection refused"
+    assert result.rc == 1
+    assert not (tmp_path / "d").exists()  # nothing written, not even a generated identity
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "rc", "needle"),
+    [
+        ("local:2", 2, "--scheduler must be tcp://HOST:PORT, got 'local:2'"),
+        ("tcp://127.0.0.1", 2, "--scheduler must be tcp://HOST:PORT"),
+        ("tcp://127.0.0.1:{port}", 1, "cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: Connection refused"),
+    ],
+)
+def test_post_worker_bad_scheduler_is_one_line(smesh, scheduler, rc, needle):
+    port = _closed_port()
+    result = smesh("post", "worker", "--scheduler", scheduler.format(port=port), "--timeout", "1")
+    assert needle.format(port=port) in one_error_line(result)
+    assert result.rc == rc

@@ -1,4 +1,4 @@
-# Quick start: `make run` (the main job: a standalone node) and `make test` (the test suite);
+# Quick start: `make run` (the main job: a one-node devnet) and `make test` (the test suite);
 # each sets up .venv first.  `make tour` walks through the offline CLI.
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m core.post.icd
 	touch $(STAMP)
 
-# A one-node network in $(RUN_DIR) (genesis in 20 s; first blocks about 2 minutes later); Ctrl-C
-# stops it and the next `make run` continues the same network.  `make run FRESH=1` starts a new
-# one (the old data directory is deleted: that is what the explicit FRESH=1 is for).
-RUN_DIR ?= .run/spacemesh
+# A one-node devnet in $(RUN_DIR): a node and a PoET, genesis in 20 s, first block under a minute
+# later, a wallet whose accounts are funded at genesis (the node's API on 127.0.0.1:10092/10095).
+# Ctrl-C stops it and the next `make run` continues the same network.  `make run FRESH=1` starts a
+# new one (the old directory is deleted: that is what the explicit FRESH=1 is for).
+RUN_DIR ?= .run/devnet
 run: $(STAMP)
 	@if [ -n "$(FRESH)" ]; then rm -rf "$(RUN_DIR)"; fi
-	$(BIN)/smesh node run --preset standalone --genesis-time now+20s --data-dir "$(RUN_DIR)"
+	$(BIN)/smesh devnet up --nodes 1 --base-port 10090 --dir "$(RUN_DIR)"
 
 tour: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/tour.sh

@@ -40,6 +40,16 @@ class DevnetOptions:
     layers_per_epoch: int = 4
     genesis_delay: float = 20.0  # seconds from now
     preset: str = "devnet"
+    base_port: int | None = None  # None: free ports; else node i gets base+10i (p2p), +2, +3, +5 (API)
+
+    def ports(self) -> tuple[int, list[list[int]]]:
+        """The PoET's port and each node's [p2p, public API, private API, JSON API]."""
+        if self.base_port is None:
+            free = _free_ports(4 * self.nodes + 1)
+            return free[0], [free[1 + 4 * i : 5 + 4 * i] for i in range(self.nodes)]
+        base = self.base_port
+        # go-spacemesh's standalone ports for node 0 with --base-port 10090: API 10092/10093, JSON 10095
+        return base + 10 * self.nodes, [[base + 10 * i + k for k in (0, 2, 3, 5)] for i in range(self.nodes)]
 
     def check(self) -> None:
         if not 1 <= self.nodes <= 32:
@@ -52,6 +62,8 @@ class DevnetOptions:
             raise InvalidInput("--layer-duration must be at least 1 s")
         if self.genesis_delay < 5:
             raise InvalidInput("--genesis-delay must be at least 5 s (the processes must start before genesis)")
+        if self.base_port is not None and not 1024 <= self.base_port <= 65535 - 10 * self.nodes:
+            raise InvalidInput(f"--base-port must be 1024..{65535 - 10 * self.nodes} for {self.nodes} nodes")
 
     def node_config(self) -> dict[str, object]:
         """The settings every node runs with: the devnet preset scaled to the layer duration."""
@@ -138,8 +150,7 @@ def create(directory: Path, options: DevnetOptions, now: float | None = None) ->
     addresses = [encode_address(wallet_principal(a.public_key), config.hrp) for a in wallet.accounts]
     accounts = [Account(i, addresses[i], options.balance) for i in range(options.accounts)]
 
-    ports = _free_ports(4 * options.nodes + 1)
-    poet_port, node_ports = ports[0], [ports[1 + 4 * i : 5 + 4 * i] for i in range(options.nodes)]
+    poet_port, node_ports = options.ports()
     epoch = options.layer_duration * options.layers_per_epoch
     poet_url = f"http://{HOST}:{poet_port}"
     poet = Poet(

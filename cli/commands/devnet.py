@@ -10,6 +10,7 @@ renders.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -155,6 +156,11 @@ def up(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Give up (and stop) if not ready by then (default: from the schedule).")
     ] = None,
+    base_port: Annotated[
+        int | None,
+        typer.Option("--base-port", help="Fixed ports: node i on BASE+10i (p2p), +2/+3 (gRPC), +5 (JSON); PoET BASE+10N.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Start a devnet (or the stopped one in --dir) and wait until every node applied a block."""
     from core.tx.units import parse_amount
@@ -177,6 +183,7 @@ def up(
         opts = launch.DevnetOptions(
             nodes=nodes, units=_units(units), accounts=accounts, balance=parse_amount(balance),
             layer_duration=layer_duration, layers_per_epoch=layers_per_epoch, genesis_delay=genesis_delay,
+            base_port=base_port,
         )  # fmt: skip
         devnet, mnemonic = launch.create(target, opts, now=started)
         note(f"devnet in {target}: {nodes} nodes, genesis in {genesis_delay:g} s")
@@ -272,6 +279,21 @@ def _status_table(data: dict) -> Any:
     return Group(*lines)
 
 
+def _status_line(data: dict) -> str:
+    """The status in one line, for logs."""
+    nodes = "; ".join(
+        f"{v['name']} " + (f"applied {v['applied_layer']}, {v['peers']} peers, {v['sync']}" if v["running"] and not v["error"]
+                           else ("no API" if v["running"] else "stopped"))
+        for v in data["nodes"]
+    )  # fmt: skip
+    agreement = data["agreement"]
+    verdict = (
+        "no node answers" if agreement["layer"] is None
+        else f"{'agree' if agreement['agree'] else 'DISAGREE'} on layer {agreement['layer']}"
+    )  # fmt: skip
+    return f"{nodes} | {verdict}"
+
+
 def _watch(devnet: Any, until_gone: bool = False) -> None:
     """A live status table (a line per change when not on a terminal) until Ctrl-C, or until every
     process is gone when `until_gone` (e.g. `devnet down` from another shell)."""
@@ -300,10 +322,10 @@ def _watch(devnet: Any, until_gone: bool = False) -> None:
                 if layers != last:
                     last = layers
                     if options.json:
-                        sys.stdout.write(__import__("json").dumps(data) + "\n")
+                        sys.stdout.write(json.dumps(data) + "\n")
                         sys.stdout.flush()
                     else:
-                        console().print(_status_table(data))
+                        console().print(_status_line(data))
             time.sleep(2)
     finally:
         if live is not None:
@@ -504,8 +526,6 @@ def manifest(
     ] = None,
 ) -> None:
     """The same network as docker compose or Kubernetes documents, for users who outgrow one machine."""
-    import json
-
     from cli.commands.node import _parse_accounts
     from core import atomicfile
     from core.config.node import parse_genesis_time

@@ -154,3 +154,15 @@ def test_stop_kills_what_ignores_sigterm():
         assert not psutil.pid_exists(child.pid) and time.monotonic() - began < 5
     finally:
         child.kill()
+
+
+def test_a_base_port_gives_each_node_a_block_of_ten_and_standalone_ports_to_the_first(tmp_path):
+    options = launch.DevnetOptions(nodes=2, base_port=10090)
+    devnet, _ = launch.create(tmp_path / "dn", options, now=NOW)
+    assert [(n.p2p, n.api, n.private_api, n.json_api) for n in devnet.nodes] == [
+        ("127.0.0.1:10090", "127.0.0.1:10092", "127.0.0.1:10093", "127.0.0.1:10095"),
+        ("127.0.0.1:10100", "127.0.0.1:10102", "127.0.0.1:10103", "127.0.0.1:10105"),
+    ]
+    assert devnet.poet.url == "http://127.0.0.1:10110"
+    with pytest.raises(InvalidInput, match="--base-port must be 1024"):
+        launch.create(tmp_path / "other", launch.DevnetOptions(nodes=2, base_port=65530))

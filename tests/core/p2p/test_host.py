@@ -347,11 +347,17 @@ def test_bad_addresses_are_refused_up_front():
         start_host(seed_of("b"), GENESIS, "1.2.3.4:99999", [])
 
 
+def started_with_state(name: str, state_dir, *bootnodes: Peer) -> Host:
+    """A started host that keeps peers.json (and reads blocklist.json) in `state_dir`."""
+    host = Host(seed_of(name), GENESIS, HostConfig(listen=("127.0.0.1", 0), bootnodes=tuple(b.address for b in bootnodes),
+                                                   **FAST), state_dir=state_dir)  # fmt: skip
+    host.start()
+    return host
+
+
 def test_a_restarted_peer_is_redialled_and_peers_are_remembered(peers, tmp_path):
     a = peers("a")
-    b_host = Host(seed_of("b"), GENESIS, HostConfig(listen=("127.0.0.1", 0), bootnodes=(a.address,), **FAST),
-                  state_dir=tmp_path)  # fmt: skip
-    b_host.start()
+    b_host = started_with_state("b", tmp_path, a)
     try:
         assert wait_until(lambda: b_host.peers() == [a.id])
     finally:
@@ -369,9 +375,7 @@ def test_a_restarted_peer_is_redialled_and_peers_are_remembered(peers, tmp_path)
 
 def test_a_blocklist_drops_and_refuses_a_peer_without_penalty_until_it_is_lifted(peers, tmp_path):
     a = peers("a")
-    b_host = Host(seed_of("b"), GENESIS, HostConfig(listen=("127.0.0.1", 0), bootnodes=(a.address,), **FAST),
-                  state_dir=tmp_path)  # fmt: skip
-    b_host.start()
+    b_host = started_with_state("b", tmp_path, a)
     try:
         assert wait_until(lambda: b_host.peers() == [a.id])
         (tmp_path / "blocklist.json").write_text(json.dumps([a.id]))

@@ -9,7 +9,7 @@ second per peer, which a hare round exceeds.  On top of the stream (core/p2p/wir
   and the genesis id; a peer of another network is refused with one log line;
 - **flood gossip with dedup by hash**: a payload is handed to the node once (BLAKE3 of the payload
   is the message id), relayed to the other peers only when the node's validator accepts it; a peer
-  whose messages the validator rejects loses score and is dropped and banned below a threshold,
+  whose messages the validator rejects loses score (regained slowly) and is dropped and banned below a threshold,
   one that sends a malformed frame at once;
 - **request/response by protocol name** with size limits and timeouts: the peer that sent the
   referencing object is asked first, then a few others at a time, first answer wins;
@@ -83,7 +83,8 @@ class HostConfig:
     redial: tuple[float, float] = (0.5, 10.0)  # first and longest wait between dials of one address
     ban_seconds: float = 300.0
     reject_penalty: int = 10  # score lost per message the validator rejects
-    drop_score: int = -30  # at or below: dropped and banned
+    drop_score: int = -25  # at or below: dropped and banned (three rejects in a row, less what faded)
+    score_recovery: float = 1 / 6  # points a penalised peer regains per second, up to 0 (one reject a minute)
     max_inflight: int = 32  # a peer's requests being answered at once
     send_queue: int = 8192  # frames waiting for a slow peer before gossip to it is dropped
     seen_size: int = 200_000  # message ids remembered for dedup
@@ -127,7 +128,8 @@ class _Link:
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(send_queue)
         self.gossip: asyncio.Queue[wire.Gossip] = asyncio.Queue(send_queue)
         self.pending: dict[int, asyncio.Future[wire.Response]] = {}
-        self.score = 0
+        self.score = 0.0
+        self.scored_at = time.monotonic()  # when `score` was last brought up to date
         self.inflight = 0
         self.task: asyncio.Task | None = None  # the coroutine reading the link; cancelled to drop it
 
@@ -623,7 +625,11 @@ class Host:
         return until is not None
 
     def _penalize(self, link: _Link, points: int, reason: str) -> None:
-        link.score -= points
+        # an honest peer may now and then send what only our view rejects: old penalties fade, so
+        # only a steady stream of invalid messages gets a peer dropped, however long the link lives
+        now = time.monotonic()
+        link.score = min(0.0, link.score + (now - link.scored_at) * self.config.score_recovery) - points
+        link.scored_at = now
         self.stats.penalties[link.peer] += points
         if link.score <= self.config.drop_score:
             self._ban(link, reason)

@@ -392,3 +392,16 @@ def test_a_blocklist_drops_and_refuses_a_peer_without_penalty_until_it_is_lifted
         assert wait_until(lambda: b_host.peers() == [a.id])
     finally:
         b_host.stop()
+
+
+def test_penalties_fade_so_only_a_steady_stream_of_invalid_messages_gets_a_peer_dropped(peers):
+    a = peers("a")
+    judge = peers("judge", a, validate=lambda p: Verdict.REJECT if p.startswith(b"bad") else Verdict.ACCEPT,
+                  score_recovery=10.0)  # fmt: skip
+    c = peers("c", judge)
+    assert wait_until(lambda: len(judge.host.peers()) == 2)
+    for i in range(5):  # five rejects, each after the last one's penalty has faded (10 points a second)
+        c.host.publish(Topic.ATX, b"bad-%d" % i)
+        assert wait_until(lambda: judge.host.stats.penalties[c.id] == 10 * (i + 1))
+        time.sleep(1.2)
+    assert c.id in judge.host.peers() and not judge.host.stats.banned

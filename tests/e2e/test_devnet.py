@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
+import subprocess
 import sqlite3
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ import pytest
 
 from core.node.wire import EMPTY_BLOCK
 from core.wallet.address import encode_address
-from tests.e2e.helpers import one_error_line, run_smesh
+from tests.e2e.helpers import SMESH, one_error_line, run_smesh
 
 LAYER = 3.0
 LPE = 4
@@ -219,3 +221,42 @@ def test_devnet_commands_on_a_directory_without_a_devnet_are_one_line(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk"]  # nothing written next to it
     result = run_smesh(["devnet", "up", "--dir", tmp_path / "new", "--units", "1,x"], timeout=30)
     assert "--units" in one_error_line(result) and not (tmp_path / "new").exists()
+
+
+def test_logs_print_a_tail_and_follow_new_lines(scenario):
+    directory = scenario["dir"]
+    tail = run_smesh(["devnet", "logs", "node-1", "-n", "3", "--dir", directory], timeout=30)
+    assert tail.rc == 0 and len(tail.stdout.splitlines()) == 3
+    assert tail.stdout.splitlines() == (directory / "logs" / "node-1.log").read_text().splitlines()[-3:]
+    assert run_smesh(["devnet", "logs", "poet", "--dir", directory], timeout=30).stdout.startswith("===")
+    assert "no node '9'" in one_error_line(run_smesh(["devnet", "logs", "9", "--dir", directory], timeout=30))
+    follow = subprocess.Popen([str(SMESH), "devnet", "logs", "0", "-f", "-n", "1", "--dir", str(directory)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        follow.stdout.readline()  # the last line already there
+        with (directory / "logs" / "node-0.log").open("a") as log:
+            log.write("a line written later\n")
+        assert follow.stdout.readline() == "a line written later\n"
+    finally:
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(10) == 0
+
+
+def test_manifest_describes_the_same_network(scenario, tmp_path):
+    import yaml
+
+    directory = scenario["dir"]
+    out = tmp_path / "k8s.yaml"
+    made = run_smesh(["devnet", "manifest", "--format", "k8s", "--like", directory, "-o", out], timeout=60)
+    assert made.rc == 0, made
+    docs = list(yaml.safe_load_all(out.read_text()))
+    sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
+    assert sorted(sets) == ["node-0", "node-1", "node-2", "node-3", "poet"]
+    args = sets["node-1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    accounts = sorted(args[i + 1] for i, a in enumerate(args) if a == "--account")
+    assert accounts == sorted(f"{a['address']}={a['balance']}" for a in scenario["up"]["accounts"])
+    assert args[args.index("--units") + 1] == "2"
+    compose = run_smesh(["devnet", "manifest", "--format", "compose", "--nodes", "2"], timeout=60)
+    assert compose.rc == 0 and sorted(yaml.safe_load(compose.stdout)["services"]) == ["node-0", "node-1", "poet"]
+    bad = run_smesh(["devnet", "manifest", "--format", "helm"], timeout=60)
+    assert "unknown manifest format 'helm'" in one_error_line(bad) and bad.rc == 2

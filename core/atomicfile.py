@@ -22,7 +22,7 @@ def ensure_directory(directory: Path, mode: int = 0o700) -> None:
         os.chmod(directory, mode)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -73,7 +73,7 @@ def write_new(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> Path:
             raise
     finally:
         os.unlink(tmp)
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return target
 
 
@@ -86,5 +86,5 @@ def replace(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> Path:
     except BaseException:
         os.unlink(tmp)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return target

@@ -316,21 +316,32 @@ class _StopRequest:
                 signal.signal(sig, handler)
 
 
-class _InitRenderer:
+class _JsonThrottle:
+    """Under --json, a progress line at most every 0.2 s (and the last one)."""
+
+    last_json = 0.0
+
+    def json_line(self, p: Any) -> bool:
+        """True under --json (the line was written, or skipped as too soon)."""
+        if not options.json:
+            return False
+        now = time.monotonic()
+        if now - self.last_json >= 0.2 or p.labels_done >= p.labels_total:
+            self.last_json = now
+            _json_line(p.to_json())
+        return True
+
+
+class _InitRenderer(_JsonThrottle):
     """A rich progress bar (stderr), or JSON lines (stdout) under --json."""
 
     def __init__(self, first: int, last: int) -> None:
         self.first, self.last = first, last
         self.progress = None
         self.task = None
-        self.last_json = 0.0
 
     def update(self, p: Any) -> None:
-        if options.json:
-            now = time.monotonic()
-            if now - self.last_json >= 0.2 or p.labels_done >= p.labels_total:
-                self.last_json = now
-                _json_line(p.to_json())
+        if self.json_line(p):
             return
         if self.progress is None:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -365,21 +376,16 @@ class _InitRenderer:
             self.progress.stop()
 
 
-class _ClusterRenderer:
+class _ClusterRenderer(_JsonThrottle):
     """One rich progress bar for the whole cluster (total labels/s, ETA) and a line of per-worker rates
     (stderr), or JSON lines (stdout) under --json."""
 
     def __init__(self) -> None:
         self.progress = None
         self.task = None
-        self.last_json = 0.0
 
     def update(self, p: Any) -> None:
-        if options.json:
-            now = time.monotonic()
-            if now - self.last_json >= 0.2 or p.labels_done >= p.labels_total:
-                self.last_json = now
-                _json_line(p.to_json())
+        if self.json_line(p):
             return
         if self.progress is None:
             from rich.progress import BarColumn, Progress, TextColumn

@@ -62,6 +62,7 @@ from core.post.init import (
     InitStopped,
     MetadataMismatch,
     merge_nonces,
+    progress_json,
 )
 from core.post.layout import LABEL_SIZE, Layout, data_files, disk_state, file_path
 
@@ -350,19 +351,10 @@ class ClusterProgress:
         return max(0, self.labels_total - self.labels_done) / self.labels_per_second
 
     def to_json(self) -> dict[str, Any]:
-        eta = self.eta_seconds
         return {
-            "event": "progress",
-            "phase": self.phase,
-            "labelsDone": self.labels_done,
-            "labelsTotal": self.labels_total,
-            "bytesDone": self.labels_done * LABEL_SIZE,
-            "bytesTotal": self.labels_total * LABEL_SIZE,
+            **progress_json(self.phase, self.labels_done, self.labels_total, self.labels_per_second, self.eta_seconds),
             "filesDone": self.files_done,
             "filesTotal": self.files_total,
-            "labelsPerSecond": round(self.labels_per_second, 1),
-            "mibPerSecond": round(self.labels_per_second * LABEL_SIZE / (1 << 20), 4),
-            "etaSeconds": None if eta is None else round(eta, 1),
             "workers": [
                 {"name": w.name, "pid": w.pid, "file": w.file, "labelsPerSecond": round(w.labels_per_second, 1)}
                 for w in self.workers
@@ -806,7 +798,7 @@ class ClusterInitializer:
             self._values[outcome.nonce] = outcome.nonce_value
         merge_nonces(self.datadir, [md.metadata_path(where)], self.opts.scrypt_n, label_fn=self._label)
         os.replace(file_path(where, k), file_path(self.datadir, k))
-        _fsync_dir(self.datadir)
+        atomicfile.fsync_directory(self.datadir)
         shutil.rmtree(where, ignore_errors=True)
 
     def _run_nonce_search(self, client: Any, token: str, board: ProgressBoard) -> TaskOutcome:
@@ -883,18 +875,6 @@ def _check_prefix(short: Path, long: Path) -> None:
                 )
             size -= n
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------------

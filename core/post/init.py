@@ -136,21 +136,26 @@ class InitProgress:
         return (self.labels_total - self.labels_done) / rate
 
     def to_json(self) -> dict[str, Any]:
-        rate = self.labels_per_second
-        eta = self.eta_seconds
         return {
-            "event": "progress",
-            "phase": self.phase,
-            "labelsDone": self.labels_done,
-            "labelsTotal": self.labels_total,
-            "bytesDone": self.labels_done * LABEL_SIZE,
-            "bytesTotal": self.labels_total * LABEL_SIZE,
-            "labelsPerSecond": round(rate, 1),
-            "mibPerSecond": round(rate * LABEL_SIZE / (1 << 20), 4),
-            "etaSeconds": None if eta is None else round(eta, 1),
+            **progress_json(self.phase, self.labels_done, self.labels_total, self.labels_per_second, self.eta_seconds),
             "file": self.file,
             "nonce": self.nonce,
         }
+
+
+def progress_json(phase: str, done: int, total: int, rate: float, eta: float | None) -> dict[str, Any]:
+    """The fields every `post init --json` progress line has (plain and cluster runs)."""
+    return {
+        "event": "progress",
+        "phase": phase,
+        "labelsDone": done,
+        "labelsTotal": total,
+        "bytesDone": done * LABEL_SIZE,
+        "bytesTotal": total * LABEL_SIZE,
+        "labelsPerSecond": round(rate, 1),
+        "mibPerSecond": round(rate * LABEL_SIZE / (1 << 20), 4),
+        "etaSeconds": None if eta is None else round(eta, 1),
+    }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,10 +40,11 @@ from tests.e2e.helpers import SMESH, WIDE, run_smesh
 
 HRP = "standalone"
 LPE = 4
-LAYER = 2.0
+LAYER = 2.5  # with 2 s layers a loaded CI machine once left an epoch with too few smeshers' ballots
 CONFIG = {
     "layer-duration": LAYER, "layers-per-epoch": LPE, "layer-avg-size": 5, "hdist": 3,
-    "hare-preround-delay": 0.5, "hare-round-duration": 0.25, "hare-committee": 50, "certificate-committee": 50,
+    "hare-preround-delay": LAYER / 4, "hare-round-duration": LAYER / 8, "hare-committee": 50,
+    "certificate-committee": 50,
 }  # fmt: skip
 UNITS = (1, 2, 1, 2)
 LATE_JOIN = 2 * LPE  # n3 starts when epoch 2 starts

@@ -132,15 +132,17 @@ def test_a_second_node_on_one_data_dir_is_refused_and_kill_9_frees_it(tmp_path):
 
 
 def test_a_poet_with_another_round_schedule_is_refused_in_one_line(tmp_path):
-    """The PoET runs 8 s epochs (phase shift = cycle gap = 4 s), the node the standalone preset's
-    60 s epochs (30 s): its ATXs could never be proven in time, so the node refuses to start."""
+    """The PoET runs the network test's short epochs (phase shift = cycle gap = half of one), the node
+    the standalone preset's 60 s epochs (30 s): its ATXs could never be proven in time, so the node
+    refuses to start."""
     import time
 
-    from tests.e2e.test_network_poet import _poet
+    from tests.e2e.test_network_poet import LAYER, LPE, _poet
 
     genesis = int(time.time()) + 30
     poet, ready = _poet(tmp_path, genesis)
-    assert ready["phase_shift"] == 4.0
+    shift = LPE * LAYER / 2
+    assert ready["phase_shift"] == shift
     try:
         result = run_smesh(["node", "run", "--data-dir", tmp_path / "node", "--genesis-time", str(genesis),
                             "--poet-server", f"http://{ready['rest']}", "--grpc-public-listener", "",
@@ -150,5 +152,7 @@ def test_a_poet_with_another_round_schedule_is_refused_in_one_line(tmp_path):
         poet.wait(15)
     assert result.rc != 0 and "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"error: PoET http://{ready['rest']} runs another round schedule: its phase shift is 4s")
+    assert line.startswith(
+        f"error: PoET http://{ready['rest']} runs another round schedule: its phase shift is {shift:g}s"
+    )
     assert "the node's poet-phase-shift is 30s" in line, line

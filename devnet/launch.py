@@ -12,10 +12,12 @@ import contextlib
 import dataclasses
 import json
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from core import atomicfile
 from core.dirlock import DirInUse, DirLock
@@ -120,12 +122,6 @@ def locked(directory: Path, wait: float = 30.0) -> Iterator[None]:
 def create(directory: Path, options: DevnetOptions, now: float | None = None) -> tuple[Devnet, str]:
     """Write a new devnet into `directory` (missing or empty); the devnet and its wallet's mnemonic."""
     from core.config.node import load_config
-    from core.p2p.identity import load_or_create_key, peer_id
-    from core.crypto.signing import public_key_of
-    from core.tx.templates import wallet_principal
-    from core.wallet import walletfile
-    from core.wallet.address import encode_address
-    from core.wallet.mnemonic import generate_mnemonic
 
     options.check()
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -136,6 +132,39 @@ def create(directory: Path, options: DevnetOptions, now: float | None = None) ->
     units = [options.units[i % len(options.units)] for i in range(options.nodes)]
     if any(not config.min_num_units <= u <= config.max_num_units for u in units):
         raise InvalidInput(f"--units must be {config.min_num_units}..{config.max_num_units} on the {options.preset} preset")
+
+    existed = directory.exists()
+    try:
+        return _write(directory, options, genesis, settings, config, units)
+    except BaseException as e:  # a half-written devnet would block the next `up`: nothing was there before
+        _empty(directory, keep=existed)
+        if isinstance(e, OSError):
+            raise DevnetError(f"cannot write a devnet in {directory}: {e.strerror or e}") from None
+        raise
+
+
+def _empty(directory: Path, keep: bool) -> None:
+    """Remove what a failed `create` wrote: the directory too, unless it was there (empty) before."""
+    if not keep:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for child in directory.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _write(
+    directory: Path, options: DevnetOptions, genesis: int, settings: dict, config: Any, units: list[int]
+) -> tuple[Devnet, str]:
+    """Config, wallet, keys and the record of a new devnet (the checks are done)."""
+    from core.crypto.signing import public_key_of
+    from core.p2p.identity import load_or_create_key, peer_id
+    from core.tx.templates import wallet_principal
+    from core.wallet import walletfile
+    from core.wallet.address import encode_address
+    from core.wallet.mnemonic import generate_mnemonic
 
     atomicfile.ensure_directory(directory)
     (directory / "logs").mkdir(exist_ok=True)

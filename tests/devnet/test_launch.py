@@ -166,3 +166,19 @@ def test_a_base_port_gives_each_node_a_block_of_ten_and_standalone_ports_to_the_
     assert devnet.poet.url == "http://127.0.0.1:10110"
     with pytest.raises(InvalidInput, match="--base-port must be 1024"):
         launch.create(tmp_path / "other", launch.DevnetOptions(nodes=2, base_port=65530))
+
+
+def test_a_devnet_that_cannot_be_written_leaves_nothing_behind(tmp_path, monkeypatch):
+    from core.wallet import walletfile
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(walletfile, "create_wallet_file", full_disk)
+    with pytest.raises(DevnetError, match="cannot write a devnet in .*: No space left on device"):
+        launch.create(tmp_path / "new", launch.DevnetOptions())
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DevnetError):
+        launch.create(tmp_path / "empty", launch.DevnetOptions())
+    assert list((tmp_path / "empty").iterdir()) == []  # the directory the user made stays, empty

@@ -110,15 +110,18 @@ def wait(
     what: str,
     progress: Callable[[list[NodeView]], None] | None = None,
     interval: float = 1.0,
+    nodes: list[Node] | None = None,
 ) -> list[NodeView]:
-    """Poll every node until `done(views)`; a process that exits (or the PoET) ends the wait with its log."""
+    """Poll `nodes` (default: every node) until `done(views)`.  One of them exiting ends the wait with
+    its log's last line, and so does the PoET (the nodes' activations need it)."""
     deadline = time.monotonic() + timeout
+    watched = devnet.nodes if nodes is None else nodes
     while True:
-        for proc in devnet.processes:
+        for proc in (devnet.poet, *watched):
             if not processes.alive(proc):
                 processes.reap()
                 raise DevnetError(f"{proc.name} is not running; its log ({proc.log}) ends: {processes.log_tail(proc, 1)}")
-        seen = views(devnet)
+        seen = [view(devnet, node) for node in watched]
         if progress is not None:
             progress(seen)
         if done(seen):
@@ -129,8 +132,13 @@ def wait(
         time.sleep(interval)
 
 
-def first_block_everywhere(seen: list[NodeView]) -> bool:
-    return all(v.first_block_seen for v in seen)
+def ready(seen: list[NodeView]) -> bool:
+    """Every node synced, with a block applied (what `devnet up` waits for)."""
+    return all(v.first_block_seen and v.sync == "SYNCED" for v in seen)
+
+
+def synced(seen: list[NodeView]) -> bool:
+    return all(v.sync == "SYNCED" for v in seen)
 
 
 def applied_everywhere(layer: int) -> Callable[[list[NodeView]], bool]:

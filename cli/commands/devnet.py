@@ -68,10 +68,6 @@ def _terminate_as_interrupt() -> None:
 # --- up -------------------------------------------------------------------------------------------
 
 
-def _ready(seen: list) -> bool:
-    return all(v.first_block_seen and v.sync == "SYNCED" for v in seen)
-
-
 def _progress_printer() -> Any:
     """Shows the nodes' progress while `up` waits: one line per new layer (nothing under --json)."""
     last: list[Any] = [None]
@@ -84,11 +80,7 @@ def _progress_printer() -> Any:
         if key == last[0]:
             return
         last[0] = key
-        parts = [
-            f"{v.name} " + (f"applied {v.applied_layer}, {v.peers} peers" if v.error is None else "starting")
-            for v in seen
-        ]
-        note(f"layer {key if key is not None else '-'}: " + "; ".join(parts))
+        note(f"layer {key if key is not None else '-'}: " + "; ".join(_node_summary(v.to_json()) for v in seen))
 
     return show
 
@@ -197,7 +189,7 @@ def up(
             launch.start_all(devnet, tie_to_parent=not detach)
 
         def done(seen: list) -> bool:
-            return _ready(seen) and (wait_layer is None or observe.applied_everywhere(wait_layer)(seen))
+            return observe.ready(seen) and (wait_layer is None or observe.applied_everywhere(wait_layer)(seen))
 
         what = "the first block on every node" + (f" and layer {wait_layer}" if wait_layer is not None else "")
         seen = observe.wait(devnet, done, timeout, what, _progress_printer())
@@ -215,8 +207,9 @@ def up(
     except KeyboardInterrupt:
         pass
     finally:
-        note("stopping the devnet")
-        launch.stop_all(Devnet.load(devnet.dir))
+        if launch.is_devnet(devnet.dir):  # gone after a `devnet down --purge` from another shell
+            note("stopping the devnet")
+            launch.stop_all(Devnet.load(devnet.dir))
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -279,13 +272,18 @@ def _status_table(data: dict) -> Any:
     return Group(*lines)
 
 
+def _node_summary(v: dict) -> str:
+    """One node's progress in a few words (a NodeView's JSON)."""
+    if not v["running"]:
+        return f"{v['name']} stopped"
+    if v["error"]:
+        return f"{v['name']} starting (no API yet)"
+    return f"{v['name']} applied {v['applied_layer']}, {v['peers']} peers, {v['sync']}"
+
+
 def _status_line(data: dict) -> str:
     """The status in one line, for logs."""
-    nodes = "; ".join(
-        f"{v['name']} " + (f"applied {v['applied_layer']}, {v['peers']} peers, {v['sync']}" if v["running"] and not v["error"]
-                           else ("no API" if v["running"] else "stopped"))
-        for v in data["nodes"]
-    )  # fmt: skip
+    nodes = "; ".join(_node_summary(v) for v in data["nodes"])
     agreement = data["agreement"]
     verdict = (
         "no node answers" if agreement["layer"] is None
@@ -310,6 +308,9 @@ def _watch(devnet: Any, until_gone: bool = False) -> None:
     try:
         while True:
             processes.reap()
+            if not launch.is_devnet(devnet.dir):
+                note(f"{devnet.dir} is gone (`devnet down --purge`)")
+                return
             devnet = Devnet.load(devnet.dir)  # another shell may have restarted a node
             if until_gone and not launch.running(devnet):
                 note("every devnet process has stopped")
@@ -404,12 +405,8 @@ def restart(
     with launch.locked(devnet.dir):
         launch.restart(devnet, node)
     target = devnet.node(node)
-    if wait:
-        def synced(seen: list) -> bool:
-            mine = next(v for v in seen if v.name == target.name)
-            return mine.sync == "SYNCED"
-
-        observe.wait(devnet, synced, timeout, f"{target.name} synced")
+    if wait:  # on this node alone: another one the user killed is no reason to fail
+        observe.wait(devnet, observe.synced, timeout, f"{target.name} synced", nodes=[target])
     emit({"restarted": target.name, "pid": target.pid}, lambda: console().print(f"{target.name} restarted (pid {target.pid})"))
 
 
@@ -536,7 +533,10 @@ def manifest(
     genesis = parse_genesis_time(genesis_time)
     if like is not None:
         source = Devnet.load(like.expanduser().absolute())
-        settings = json.loads((source.dir / "config.json").read_text())
+        try:
+            settings = json.loads((source.dir / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            raise InvalidInput(f"cannot read {source.dir / 'config.json'}: {e}") from None
         spec = ManifestSpec(
             nodes=len(source.nodes), units=tuple(n.units for n in source.nodes),
             accounts={a.address: a.balance for a in source.accounts}, config=settings, genesis_time=genesis,

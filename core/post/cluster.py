@@ -161,25 +161,19 @@ class FileTask:
 
     run_id: str
     datadir: str
-    scratch: str
     token: str
-    node_id: bytes
-    commitment_atx_id: bytes
-    num_units: int
-    labels_per_unit: int
-    max_file_size: int
-    scrypt_n: int
-    file: int | None
+    options: InitOptions  # the run's options for this one file, with the scratch directory as datadir
     provider: Any = None  # None/"cpu"/"reference"/OpenCL id, or a backend object; a worker's own wins
     batch_size: int | None = None
     checkpoint_seconds: float | None = None
 
-    def options(self) -> InitOptions:
-        return InitOptions(
-            datadir=Path(self.scratch), node_id=self.node_id, commitment_atx_id=self.commitment_atx_id,
-            num_units=self.num_units, labels_per_unit=self.labels_per_unit, max_file_size=self.max_file_size,
-            scrypt_n=self.scrypt_n, from_file=self.file, to_file=self.file,
-        )  # fmt: skip
+    @property
+    def file(self) -> int | None:
+        return self.options.from_file
+
+    @property
+    def scratch(self) -> str:
+        return str(self.options.datadir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +279,7 @@ def run_file_task(task: FileTask, progress: Callable[[dict], None] | None = None
     stop = lambda: task.run_id in _stopped_runs  # noqa: E731
     reporter = _Reporter(task, worker, label, progress)
     init = Initializer(
-        task.options(), backend, batch_size=task.batch_size, checkpoint_seconds=task.checkpoint_seconds,
+        task.options, backend, batch_size=task.batch_size, checkpoint_seconds=task.checkpoint_seconds,
         progress=reporter, stop=stop, search_beyond=False,
     )  # fmt: skip
     try:
@@ -301,7 +295,7 @@ def run_file_task(task: FileTask, progress: Callable[[dict], None] | None = None
     meta = result.metadata
     value = None
     if meta.nonce is not None:  # the full 32 bytes (only 16 are stored), by the backend that found it
-        value = bytes(backend.compute(init.commitment, meta.nonce, 1, task.scrypt_n)[0])[:32]
+        value = bytes(backend.compute(init.commitment, meta.nonce, 1, task.options.scrypt_n)[0])[:32]
     return TaskOutcome(
         **base, complete=result.range_complete, nonce=meta.nonce, nonce_value=value,
         labels_computed=result.labels_computed, labels_resumed=resumed, seconds=time.monotonic() - began,
@@ -670,12 +664,10 @@ class ClusterInitializer:
                 yield client
 
     def _task(self, k: int | None, token: str) -> FileTask:
-        o = self.opts
+        options = dataclasses.replace(self.opts, datadir=Path(scratch_dir(self.datadir, k)), from_file=k, to_file=k)
         return FileTask(
-            run_id=self._run_id, datadir=str(self.datadir), scratch=str(scratch_dir(self.datadir, k)), token=token,
-            node_id=o.node_id, commitment_atx_id=o.commitment_atx_id, num_units=o.num_units,
-            labels_per_unit=o.labels_per_unit, max_file_size=o.max_file_size, scrypt_n=o.scrypt_n, file=k,
-            provider=self.provider, batch_size=self.batch_size, checkpoint_seconds=self.checkpoint_seconds,
+            run_id=self._run_id, datadir=str(self.datadir), token=token, options=options, provider=self.provider,
+            batch_size=self.batch_size, checkpoint_seconds=self.checkpoint_seconds,
         )  # fmt: skip
 
     def _board(self, todo: list[int]) -> ProgressBoard:
